@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Idempotently installs what the tests need; quiet when everything is present.
+#   - Debian packages: cmake, build-essential, pkg-config, libssl-dev, python3-venv, maven, JDK
+#   - Apache Kafka jars (shell/local-kafka.sh fetch) under $ROOT/.tools/kafka-<version>
+#   - Python venv at $ROOT/.tools/venv with pyarrow and duckdb (independent readers of our files)
+# Prints the paths it set up (one KEY=VALUE per line).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+VENV="$TOOLS/venv"
+mkdir -p "$TOOLS"
+
+log() { echo "ensure-tools: $*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------
+missing=()
+for pkg in cmake build-essential pkg-config libssl-dev python3-venv; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=()
+    [[ "$(id -u)" == 0 ]] || SUDO=(sudo)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >&2
+fi
+
+# --- Kafka jars --------------------------------------------------------------------------
+KAFKA_HOME="$("$ROOT/shell/local-kafka.sh" fetch)"
+
+# --- Python venv with pyarrow + duckdb ---------------------------------------------------
+venv_ok() {
+    [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import pyarrow, duckdb' 2>/dev/null
+}
+if ! venv_ok; then
+    log "setting up Python venv at $VENV (pyarrow, duckdb)"
+    PY=python3
+    if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then PY=/usr/bin/python3; fi
+    [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check pyarrow duckdb >&2
+    venv_ok || { log "pyarrow/duckdb still not importable in $VENV"; exit 1; }
+fi
+
+echo "KAFKA_HOME=$KAFKA_HOME"
+echo "RTDP_PYTHON=$VENV/bin/python"
