@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Idempotently installs what the tests need; quiet when everything is present.
-#   - Debian packages: cmake, build-essential, pkg-config, libssl-dev, python3-venv, maven, JDK
+#   - Debian packages: cmake, build-essential, pkg-config, libssl-dev, python3-venv, maven, JDK,
+#     and libcurl4-openssl-dev: librdkafka 2.12's cmake build includes <curl/curl.h> from
+#     rdkafka_conf.c even with WITH_CURL=0 (`#ifdef` on a macro config.h always defines as
+#     0/1); only the header is needed, nothing links against libcurl.
 #   - Apache Kafka jars (shell/local-kafka.sh fetch) under $ROOT/.tools/kafka-<version>
 #   - Python venv at $ROOT/.tools/venv with pyarrow and duckdb (independent readers of our files)
 # Prints the paths it set up (one KEY=VALUE per line).
@@ -15,7 +18,7 @@ log() { echo "ensure-tools: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------
 missing=()
-for pkg in cmake build-essential pkg-config libssl-dev python3-venv; do
+for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev python3-venv; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi
@@ -26,9 +29,13 @@ if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
     [[ "$(id -u)" == 0 ]] || SUDO=(sudo)
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >&2
+    aptlog="$(mktemp)"
+    if ! { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+           "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+               --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+        log "apt-get failed:"; tail -n 30 "$aptlog" >&2; rm -f "$aptlog"; exit 1
+    fi
+    rm -f "$aptlog"
 fi
 
 # --- Kafka jars --------------------------------------------------------------------------
