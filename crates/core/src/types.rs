@@ -1,0 +1,526 @@
+//! Column types and typed values: what travels with every change event so that files
+//! are typed (integers as integers, NUMBER(p,s) as decimals, DATE/TIMESTAMP as
+//! timestamps, RAW/BLOB as binary — never "everything is a string").
+//!
+//! ## Wire encoding of values in our envelope (`ChangeEvent.before/after`)
+//!
+//! | type          | JSON value                                              |
+//! |---------------|---------------------------------------------------------|
+//! | `boolean`     | `true` / `false`                                        |
+//! | `int8..int64` | integer number                                          |
+//! | `float32/64`  | number, or the strings `"NaN"`, `"Infinity"`, `"-Infinity"` |
+//! | `decimal`     | string with the exact digits, e.g. `"-1234.50"` (an integer number is accepted) |
+//! | `string`      | string                                                  |
+//! | `json`        | string holding JSON text (any other JSON value is accepted and kept as its text) |
+//! | `binary`      | base64 string (standard alphabet, padded)               |
+//! | `date`        | `"YYYY-MM-DD"`                                          |
+//! | `time`        | `"HH:MM:SS[.ffffff]"`                                   |
+//! | `timestamp`   | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"`, no zone (wall clock of the source) |
+//! | `timestamptz` | RFC 3339 with an offset, e.g. `"2026-11-24T08:00:00.5+08:00"` |
+//!
+//! `null` is null for every type. [`Value`] is the decoded, typed form; its
+//! [`Value::to_json`] gives back exactly the encoding above, so a decode/encode round
+//! trip is lossless.
+
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest decimal precision stored as a typed decimal (fits an `i128`).
+pub const MAX_DECIMAL_PRECISION: u8 = 38;
+
+/// The logical type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Boolean,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    /// Exact decimal; `precision` and `scale` are on the [`Column`].
+    Decimal,
+    String,
+    Json,
+    Binary,
+    /// Calendar date (days since 1970-01-01).
+    Date,
+    /// Time of day in microseconds.
+    Time,
+    /// Timestamp without time zone, microseconds.
+    Timestamp,
+    /// Instant (timestamp with time zone), microseconds since the epoch in UTC.
+    Timestamptz,
+}
+
+impl ColumnType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Boolean => "boolean",
+            ColumnType::Int8 => "int8",
+            ColumnType::Int16 => "int16",
+            ColumnType::Int32 => "int32",
+            ColumnType::Int64 => "int64",
+            ColumnType::Float32 => "float32",
+            ColumnType::Float64 => "float64",
+            ColumnType::Decimal => "decimal",
+            ColumnType::String => "string",
+            ColumnType::Json => "json",
+            ColumnType::Binary => "binary",
+            ColumnType::Date => "date",
+            ColumnType::Time => "time",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Timestamptz => "timestamptz",
+        }
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One column of a table as it travels with the event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// Decimal precision (total digits). Required for `decimal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u8>,
+    /// Decimal scale (digits after the point). Required for `decimal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<i8>,
+    /// Whether the column may be null.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub optional: bool,
+    /// Part of the primary key.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub key: bool,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            precision: None,
+            scale: None,
+            optional: true,
+            key: false,
+        }
+    }
+
+    pub fn decimal(name: impl Into<String>, precision: u8, scale: i8) -> Self {
+        Column {
+            precision: Some(precision),
+            scale: Some(scale),
+            ..Column::new(name, ColumnType::Decimal)
+        }
+    }
+}
+
+/// A typed value. Which variant is valid for a column follows from [`ColumnType`]:
+/// `Int` for int8..int64, `Decimal` holds the unscaled value (scale on the column),
+/// `Date` days since the epoch, `Time`/`Timestamp` microseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Decimal(i128),
+    String(String),
+    Binary(Vec<u8>),
+    Date(i32),
+    Time(i64),
+    Timestamp(i64),
+}
+
+/// Why a JSON value could not be read as the column's type. Carries no row value:
+/// it names the column, the type and what kind of JSON was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column:?}: expected {expected}, got {found}")]
+pub struct ValueError {
+    pub column: String,
+    pub expected: String,
+    pub found: String,
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+const UNIX_EPOCH_DAY_CE: i32 = 719_163;
+
+/// Days since 1970-01-01 of a date.
+pub fn date_to_days(d: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.num_days_from_ce() - UNIX_EPOCH_DAY_CE
+}
+
+/// The date of a day number (None when out of chrono's range).
+pub fn days_to_date(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAY_CE)?)
+}
+
+/// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS[.ffffff]`.
+pub fn format_timestamp_micros(us: i64) -> String {
+    match DateTime::from_timestamp_micros(us) {
+        Some(dt) => {
+            let n = dt.naive_utc();
+            if n.nanosecond() == 0 {
+                n.format("%Y-%m-%dT%H:%M:%S").to_string()
+            } else {
+                n.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+            }
+        }
+        None => us.to_string(),
+    }
+}
+
+/// Formats microseconds since midnight as `HH:MM:SS[.ffffff]`.
+pub fn format_time_micros(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    if frac == 0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}.{frac:06}")
+    }
+}
+
+/// Formats an unscaled decimal with its scale: `(12345, 2)` → `"123.45"`.
+pub fn format_decimal(unscaled: i128, scale: i8) -> String {
+    if scale <= 0 {
+        let mut s = unscaled.to_string();
+        if unscaled != 0 {
+            for _ in 0..(-(scale as i32)) {
+                s.push('0');
+            }
+        }
+        return s;
+    }
+    let neg = unscaled < 0;
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let (int_part, frac_part) = if digits.len() > scale {
+        let (a, b) = digits.split_at(digits.len() - scale);
+        (a.to_string(), b.to_string())
+    } else {
+        ("0".to_string(), format!("{digits:0>scale$}"))
+    };
+    format!("{}{}.{}", if neg { "-" } else { "" }, int_part, frac_part)
+}
+
+/// Parses decimal text into an unscaled value at `scale`. Fails (None) when the text
+/// has more fractional digits than the scale allows (that would lose digits), or
+/// overflows, or is not a plain decimal (`-12.5`, `3`, `1e3` is refused).
+pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
+    let t = text.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (body, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let scale_i = scale as i32;
+    let frac_trimmed = frac_part.trim_end_matches('0');
+    if frac_trimmed.len() as i32 > scale_i.max(0) {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for b in int_part.bytes() {
+        v = v.checked_mul(10)?.checked_add((b - b'0') as i128)?;
+    }
+    if scale_i >= 0 {
+        for i in 0..scale_i as usize {
+            let d = frac_trimmed.as_bytes().get(i).map(|b| b - b'0').unwrap_or(0);
+            v = v.checked_mul(10)?.checked_add(d as i128)?;
+        }
+    } else {
+        // Negative scale: the value must be a multiple of 10^-scale.
+        let div = 10i128.checked_pow((-scale_i) as u32)?;
+        if v % div != 0 {
+            return None;
+        }
+        v /= div;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Number of decimal digits of an unscaled value (for precision checks).
+pub fn decimal_digits(unscaled: i128) -> u32 {
+    let mut n = unscaled.unsigned_abs();
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+fn parse_time_micros(s: &str) -> Option<i64> {
+    let t = NaiveTime::parse_from_str(s, "%H:%M:%S%.f").ok()?;
+    Some(t.num_seconds_from_midnight() as i64 * 1_000_000 + (t.nanosecond() / 1000) as i64)
+}
+
+fn parse_naive_timestamp_micros(s: &str) -> Option<i64> {
+    let n = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()?;
+    Some(n.and_utc().timestamp_micros())
+}
+
+/// Parses an RFC 3339 / ISO-8601 instant with an offset (`Z` or `+hh:mm`) to UTC micros.
+pub fn parse_instant_micros(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .ok()
+        .map(|d| d.timestamp_micros())
+}
+
+impl Value {
+    /// Reads a JSON value (our envelope's encoding, see the module docs) as `col`'s type.
+    pub fn from_json(col: &Column, v: &serde_json::Value) -> Result<Value, ValueError> {
+        use serde_json::Value as J;
+        let err = || ValueError {
+            column: col.name.clone(),
+            expected: match col.ty {
+                ColumnType::Decimal => format!(
+                    "decimal({},{})",
+                    col.precision.unwrap_or(MAX_DECIMAL_PRECISION),
+                    col.scale.unwrap_or(0)
+                ),
+                t => t.to_string(),
+            },
+            found: json_kind(v).to_string(),
+        };
+        if v.is_null() {
+            return Ok(Value::Null);
+        }
+        let out = match col.ty {
+            ColumnType::Boolean => Value::Bool(v.as_bool().ok_or_else(err)?),
+            ColumnType::Int8 | ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => {
+                let i = v.as_i64().ok_or_else(err)?;
+                let ok = match col.ty {
+                    ColumnType::Int8 => i8::try_from(i).is_ok(),
+                    ColumnType::Int16 => i16::try_from(i).is_ok(),
+                    ColumnType::Int32 => i32::try_from(i).is_ok(),
+                    _ => true,
+                };
+                if !ok {
+                    return Err(ValueError {
+                        found: "integer out of range".into(),
+                        ..err()
+                    });
+                }
+                Value::Int(i)
+            }
+            ColumnType::Float32 | ColumnType::Float64 => match v {
+                J::Number(n) => Value::Float(n.as_f64().ok_or_else(err)?),
+                J::String(s) => match s.as_str() {
+                    "NaN" => Value::Float(f64::NAN),
+                    "Infinity" => Value::Float(f64::INFINITY),
+                    "-Infinity" => Value::Float(f64::NEG_INFINITY),
+                    _ => return Err(err()),
+                },
+                _ => return Err(err()),
+            },
+            ColumnType::Decimal => {
+                let scale = col.scale.unwrap_or(0);
+                let unscaled = match v {
+                    J::String(s) => parse_decimal(s, scale).ok_or_else(err)?,
+                    J::Number(n) if n.is_i64() || n.is_u64() => {
+                        parse_decimal(&n.to_string(), scale).ok_or_else(err)?
+                    }
+                    _ => return Err(err()),
+                };
+                let precision = col.precision.unwrap_or(MAX_DECIMAL_PRECISION) as u32;
+                if decimal_digits(unscaled) > precision {
+                    return Err(ValueError {
+                        found: "more digits than the precision allows".into(),
+                        ..err()
+                    });
+                }
+                Value::Decimal(unscaled)
+            }
+            ColumnType::String => Value::String(v.as_str().ok_or_else(err)?.to_string()),
+            ColumnType::Json => match v {
+                J::String(s) => Value::String(s.clone()),
+                other => Value::String(other.to_string()),
+            },
+            ColumnType::Binary => {
+                let s = v.as_str().ok_or_else(err)?;
+                Value::Binary(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s)
+                        .map_err(|_| ValueError {
+                            found: "string that is not base64".into(),
+                            ..err()
+                        })?,
+                )
+            }
+            ColumnType::Date => {
+                let s = v.as_str().ok_or_else(err)?;
+                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ValueError {
+                    found: "string that is not YYYY-MM-DD".into(),
+                    ..err()
+                })?;
+                Value::Date(date_to_days(d))
+            }
+            ColumnType::Time => Value::Time(
+                v.as_str()
+                    .and_then(parse_time_micros)
+                    .ok_or_else(err)?,
+            ),
+            ColumnType::Timestamp => Value::Timestamp(
+                v.as_str()
+                    .and_then(parse_naive_timestamp_micros)
+                    .ok_or_else(err)?,
+            ),
+            ColumnType::Timestamptz => Value::Timestamp(
+                v.as_str()
+                    .and_then(parse_instant_micros)
+                    .ok_or_else(err)?,
+            ),
+        };
+        Ok(out)
+    }
+
+    /// Encodes the value as JSON, in our envelope's encoding for `col`'s type.
+    pub fn to_json(&self, col: &Column) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => {
+                if f.is_nan() {
+                    J::from("NaN")
+                } else if f.is_infinite() {
+                    J::from(if *f > 0.0 { "Infinity" } else { "-Infinity" })
+                } else {
+                    serde_json::Number::from_f64(*f).map_or(J::Null, J::Number)
+                }
+            }
+            Value::Decimal(u) => J::String(format_decimal(*u, col.scale.unwrap_or(0))),
+            Value::String(s) => J::String(s.clone()),
+            Value::Binary(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            Value::Date(d) => J::String(
+                days_to_date(*d).map_or_else(|| d.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+            ),
+            Value::Time(us) => J::String(format_time_micros(*us)),
+            Value::Timestamp(us) => {
+                let mut s = format_timestamp_micros(*us);
+                if col.ty == ColumnType::Timestamptz {
+                    s.push('Z');
+                }
+                J::String(s)
+            }
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn decimals_parse_exactly_and_refuse_lost_digits() {
+        assert_eq!(parse_decimal("123.45", 2), Some(12345));
+        assert_eq!(parse_decimal("-0.5", 2), Some(-50));
+        assert_eq!(parse_decimal("7", 3), Some(7000));
+        assert_eq!(parse_decimal("1.230", 2), Some(123));
+        assert_eq!(parse_decimal("1.234", 2), None);
+        assert_eq!(parse_decimal("1e3", 0), None);
+        assert_eq!(parse_decimal("", 0), None);
+        assert_eq!(parse_decimal("1200", -2), Some(12));
+        assert_eq!(format_decimal(12345, 2), "123.45");
+        assert_eq!(format_decimal(-5, 3), "-0.005");
+        assert_eq!(format_decimal(12, -2), "1200");
+    }
+
+    #[test]
+    fn wrong_types_name_the_column_not_the_value() {
+        let col = Column::new("AMOUNT", ColumnType::Int32);
+        let e = Value::from_json(&col, &json!("secret-value")).unwrap_err();
+        assert_eq!(e.column, "AMOUNT");
+        assert!(!e.to_string().contains("secret-value"));
+        let e = Value::from_json(&col, &json!(1i64 << 40)).unwrap_err();
+        assert!(e.to_string().contains("out of range"));
+    }
+
+    #[test]
+    fn temporal_values_round_trip() {
+        let cases = [
+            (ColumnType::Date, json!("2026-11-24")),
+            (ColumnType::Time, json!("23:59:58.123456")),
+            (ColumnType::Timestamp, json!("2026-11-24T08:00:00.000001")),
+            (ColumnType::Timestamptz, json!("2026-11-24T00:00:00Z")),
+        ];
+        for (ty, v) in cases {
+            let col = Column::new("c", ty);
+            let parsed = Value::from_json(&col, &v).unwrap();
+            assert_eq!(parsed.to_json(&col), v, "{ty}");
+        }
+        let col = Column::new("c", ColumnType::Timestamptz);
+        let v = Value::from_json(&col, &json!("2026-11-24T08:00:00+08:00")).unwrap();
+        assert_eq!(v.to_json(&col), json!("2026-11-24T00:00:00Z"));
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_text_round_trips(unscaled in -(10i128.pow(30))..10i128.pow(30), scale in 0i8..12) {
+            let text = format_decimal(unscaled, scale);
+            prop_assert_eq!(parse_decimal(&text, scale), Some(unscaled));
+        }
+
+        #[test]
+        fn timestamps_round_trip(us in -2_000_000_000_000_000i64..4_000_000_000_000_000i64) {
+            let col = Column::new("t", ColumnType::Timestamp);
+            let j = Value::Timestamp(us).to_json(&col);
+            prop_assert_eq!(Value::from_json(&col, &j).unwrap(), Value::Timestamp(us));
+        }
+    }
+}

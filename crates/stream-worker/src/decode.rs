@@ -1,0 +1,690 @@
+//! Envelope decoding: Kafka value bytes → a typed, transformed [`ProcessedEvent`].
+//!
+//! Accepts three shapes, told apart by their keys:
+//! - our own [`ChangeEvent`](rtdp_core::model::ChangeEvent) (has `eventId`; column types
+//!   in `columns`);
+//! - Debezium's JsonConverter with `schemas.enable=true` (`{"schema":…,"payload":…}`): the
+//!   Connect schema of `after`/`before` gives the column types, including the logical
+//!   types `io.debezium.time.*`, `org.apache.kafka.connect.data.{Decimal,Date,Time,Timestamp}`;
+//! - Debezium with `schemas.enable=false` (the bare payload): no types travel, so they are
+//!   inferred from the JSON (integers → int64, fractions → float64, text → string,
+//!   objects/arrays → json); a column that is null keeps the type it last had.
+//!
+//! Also decides the *dedup position*: a position that strictly grows in emission order
+//! (ours: commit, tx, index; Debezium PostgreSQL: `source.sequence`), or none (Debezium
+//! Oracle/MySQL, and every snapshot read of a foreign connector) — see DESIGN.md.
+//!
+//! Everything here is pure: no I/O, no clock (the caller passes `now_ms`). Errors name the
+//! stage, the field and the rule, never a row value.
+
+use base64::Engine;
+use rtdp_core::ids;
+use rtdp_core::model::{Op, Position, ProcessedEvent, Source, TableSchema};
+use rtdp_core::types::{
+    parse_instant_micros, Column, ColumnType, Value, ValueError, MAX_DECIMAL_PRECISION,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value as J};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where in the pipeline a record failed (the `stage` of a dead letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Bytes are not a JSON object of a known envelope.
+    Decode,
+    /// The envelope is fine but a value does not fit its column type.
+    Convert,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Convert => "convert",
+        }
+    }
+}
+
+/// Why a record could not become an event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("record of {size} bytes exceeds output.maxRecordBytes ({limit})")]
+    TooLarge { size: usize, limit: usize },
+    #[error("wrong envelope: {0}")]
+    Envelope(String),
+    #[error("unknown op {0:?} (expected c, u, d or r)")]
+    UnknownOp(String),
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
+impl DecodeError {
+    pub fn stage(&self) -> Stage {
+        match self {
+            DecodeError::Value(_) => Stage::Convert,
+            _ => Stage::Decode,
+        }
+    }
+}
+
+/// What a record decoded to.
+#[derive(Debug)]
+pub enum Decoded {
+    Event(Box<DecodedEvent>),
+    /// A record that carries no row and is skipped on purpose: a Kafka tombstone (null
+    /// value), a Debezium truncate (`t`) or message (`m`) event.
+    Skip(&'static str),
+}
+
+/// One event plus what the commit protocol needs to de-duplicate it.
+#[derive(Debug)]
+pub struct DecodedEvent {
+    pub event: ProcessedEvent,
+    /// `(source key, position)` when the source has a position that strictly grows in
+    /// emission order; events at or below the last committed one are dropped.
+    pub dedup: Option<(String, Position)>,
+}
+
+/// Where the record sits in Kafka (for ids of foreign events and error reports).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// How a Debezium (Connect-schema) value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conv {
+    Plain,
+    DaysInt,
+    MillisToMicros,
+    Micros,
+    NanosToMicros,
+    IsoInstant,
+    DecimalBytes,
+    VariableDecimal,
+    Base64,
+    JsonText,
+    Text,
+}
+
+/// Decodes records; keeps small caches (interned schemas, inferred column types) between
+/// calls. One per partition or per worker; not shared between threads.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    max_record_bytes: usize,
+    schemas: HashMap<Vec<Column>, Arc<TableSchema>>,
+    inferred: HashMap<String, HashMap<String, ColumnType>>,
+}
+
+impl Decoder {
+    pub fn new(max_record_bytes: usize) -> Self {
+        Decoder {
+            max_record_bytes,
+            ..Default::default()
+        }
+    }
+
+    fn intern(&mut self, columns: Vec<Column>) -> Arc<TableSchema> {
+        if let Some(s) = self.schemas.get(&columns) {
+            return s.clone();
+        }
+        if self.schemas.len() > 10_000 {
+            self.schemas.clear();
+        }
+        let s = TableSchema::new(columns.clone());
+        self.schemas.insert(columns, s.clone());
+        s
+    }
+
+    /// Decodes one Kafka record value. `None` is a tombstone.
+    pub fn decode(
+        &mut self,
+        bytes: Option<&[u8]>,
+        at: RecordRef<'_>,
+        now_ms: i64,
+    ) -> Result<Decoded, DecodeError> {
+        let bytes = match bytes {
+            None => return Ok(Decoded::Skip("tombstone")),
+            Some(b) => b,
+        };
+        if bytes.len() > self.max_record_bytes && self.max_record_bytes > 0 {
+            return Err(DecodeError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_record_bytes,
+            });
+        }
+        let root: J = serde_json::from_slice(bytes).map_err(|e| {
+            DecodeError::NotJson(format!("{} at line {} column {}", e.classify_str(), e.line(), e.column()))
+        })?;
+        let J::Object(mut root) = root else {
+            if root.is_null() {
+                return Ok(Decoded::Skip("tombstone"));
+            }
+            return Err(DecodeError::Envelope("top level is not a JSON object".into()));
+        };
+        // Debezium with schemas.enable=true: {"schema": {...}, "payload": {...}}
+        if root.contains_key("payload") && root.contains_key("schema") {
+            let schema = root.remove("schema").unwrap_or(J::Null);
+            let payload = root.remove("payload").unwrap_or(J::Null);
+            return match payload {
+                J::Object(p) => self.decode_payload(p, Some(&schema), at, now_ms),
+                J::Null => Ok(Decoded::Skip("tombstone")),
+                _ => Err(DecodeError::Envelope("payload is not an object".into())),
+            };
+        }
+        self.decode_payload(root, None, at, now_ms)
+    }
+
+    fn decode_payload(
+        &mut self,
+        mut p: Map<String, J>,
+        connect_schema: Option<&J>,
+        at: RecordRef<'_>,
+        now_ms: i64,
+    ) -> Result<Decoded, DecodeError> {
+        let op_code = match p.get("op") {
+            Some(J::String(s)) => s.clone(),
+            Some(_) => return Err(DecodeError::Envelope("op is not a string".into())),
+            None => return Err(DecodeError::Envelope("missing op".into())),
+        };
+        let op = match Op::from_code(&op_code) {
+            Some(op) => op,
+            None if op_code == "t" => return Ok(Decoded::Skip("truncate")),
+            None if op_code == "m" => return Ok(Decoded::Skip("message")),
+            None => return Err(DecodeError::UnknownOp(op_code)),
+        };
+        let source = match p.get("source") {
+            Some(J::Object(s)) => s,
+            _ => return Err(DecodeError::Envelope("missing source object".into())),
+        };
+        let ours = p.contains_key("eventId");
+        let row_key = if op == Op::Delete { "before" } else { "after" };
+        let row = match p.remove(row_key) {
+            Some(J::Object(r)) => r,
+            Some(J::Null) | None => {
+                return Err(DecodeError::Envelope(format!(
+                    "{row_key} is missing or null for op {}",
+                    op.code()
+                )))
+            }
+            Some(_) => return Err(DecodeError::Envelope(format!("{row_key} is not an object"))),
+        };
+
+        let (schema_name, table, source_ts_ms, dedup, position_text, event_id, schema, values);
+        if ours {
+            let src = Source::deserialize(source.clone())
+                .map_err(|e| DecodeError::Envelope(format!("source: {e}")))?;
+            if src.table.is_empty() {
+                return Err(DecodeError::Envelope("source.table is empty".into()));
+            }
+            let cols = match p.get("columns") {
+                Some(c @ J::Array(_)) => Vec::<Column>::deserialize(c)
+                    .map_err(|e| DecodeError::Envelope(format!("columns: {e}")))?,
+                None | Some(J::Null) => Vec::new(),
+                Some(_) => return Err(DecodeError::Envelope("columns is not an array".into())),
+            };
+            event_id = match p.get("eventId") {
+                Some(J::String(s)) if !s.is_empty() => s.clone(),
+                _ => return Err(DecodeError::Envelope("eventId is not a non-empty string".into())),
+            };
+            let qualified = qualified(src.schema.as_deref().or(src.db.as_deref()), &src.table);
+            let (sch, vals) = if cols.is_empty() {
+                self.infer(&qualified, row)?
+            } else {
+                for k in row.keys() {
+                    if !cols.iter().any(|c| &c.name == k) {
+                        return Err(DecodeError::Envelope(format!(
+                            "{row_key} has column {k:?} that is not in columns"
+                        )));
+                    }
+                }
+                let vals = cols
+                    .iter()
+                    .map(|c| Value::from_json(c, row.get(&c.name).unwrap_or(&J::Null)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (c, v) in cols.iter().zip(&vals) {
+                    if !c.optional && v.is_null() {
+                        return Err(DecodeError::Value(ValueError {
+                            column: c.name.clone(),
+                            expected: format!("non-null {}", c.ty),
+                            found: "null".into(),
+                        }));
+                    }
+                }
+                (self.intern(cols), vals)
+            };
+            let pos = src.position();
+            position_text = pos.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            dedup = pos.map(|p| (src.source_key(), p));
+            schema_name = src.schema.clone().or(src.db.clone());
+            table = src.table;
+            source_ts_ms = src.ts_ms;
+            schema = sch;
+            values = vals;
+        } else {
+            let s = str_field(source, "schema").or_else(|| str_field(source, "db"));
+            let t = str_field(source, "table")
+                .ok_or_else(|| DecodeError::Envelope("source.table is missing".into()))?;
+            let qualified = qualified(s.as_deref(), &t);
+            let (sch, vals) = match connect_schema {
+                Some(cs) => {
+                    let fields = connect_row_fields(cs, row_key)?;
+                    self.convert_connect(&fields, &row)?
+                }
+                None => self.infer(&qualified, row)?,
+            };
+            let foreign = foreign_position(source);
+            position_text = foreign.0;
+            dedup = foreign.1;
+            event_id = match &dedup {
+                Some((key, pos)) => ids::event_id(key, &pos.to_string(), 0),
+                None => ids::record_id(at.topic, at.partition, at.offset),
+            };
+            source_ts_ms = source.get("ts_ms").and_then(J::as_i64).unwrap_or(0);
+            schema_name = s;
+            table = t;
+            schema = sch;
+            values = vals;
+        }
+        Ok(Decoded::Event(Box::new(DecodedEvent {
+            event: ProcessedEvent {
+                event_id,
+                op,
+                schema_name,
+                table,
+                schema,
+                values,
+                source_position: position_text,
+                source_ts_ms,
+                processed_at_ms: now_ms,
+            },
+            dedup,
+        })))
+    }
+
+    /// Types inferred from the JSON itself (schemaless payloads).
+    fn infer(
+        &mut self,
+        table: &str,
+        row: Map<String, J>,
+    ) -> Result<(Arc<TableSchema>, Vec<Value>), DecodeError> {
+        let memory = self.inferred.entry(table.to_string()).or_default();
+        let mut cols = Vec::with_capacity(row.len());
+        let mut vals = Vec::with_capacity(row.len());
+        for (name, v) in row {
+            let seen = memory.get(&name).copied();
+            let ty = match (&v, seen) {
+                (J::Null, Some(t)) => t,
+                (J::Null, None) => ColumnType::String,
+                (J::Bool(_), _) => ColumnType::Boolean,
+                (J::Number(n), Some(ColumnType::Float64)) if n.is_f64() || n.is_i64() || n.is_u64() => {
+                    ColumnType::Float64
+                }
+                (J::Number(n), _) if n.is_i64() => ColumnType::Int64,
+                (J::Number(_), _) => ColumnType::Float64,
+                (J::String(_), _) => ColumnType::String,
+                (J::Array(_) | J::Object(_), _) => ColumnType::Json,
+            };
+            memory.insert(name.clone(), ty);
+            let col = Column::new(name, ty);
+            let val = match (&v, ty) {
+                (J::Number(n), ColumnType::Float64) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+                (J::Null, _) => Value::Null,
+                _ => Value::from_json(&col, &v)?,
+            };
+            cols.push(col);
+            vals.push(val);
+        }
+        Ok((self.intern(cols), vals))
+    }
+
+    fn convert_connect(
+        &mut self,
+        fields: &[(Column, Conv)],
+        row: &Map<String, J>,
+    ) -> Result<(Arc<TableSchema>, Vec<Value>), DecodeError> {
+        let mut vals = Vec::with_capacity(fields.len());
+        for (col, conv) in fields {
+            let v = row.get(&col.name).unwrap_or(&J::Null);
+            vals.push(connect_value(col, *conv, v)?);
+        }
+        for k in row.keys() {
+            if !fields.iter().any(|(c, _)| &c.name == k) {
+                return Err(DecodeError::Envelope(format!("row has field {k:?} that the schema lacks")));
+            }
+        }
+        let cols = fields.iter().map(|(c, _)| c.clone()).collect();
+        Ok((self.intern(cols), vals))
+    }
+}
+
+fn qualified(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) if !s.is_empty() => format!("{s}.{table}"),
+        _ => table.to_string(),
+    }
+}
+
+fn str_field(o: &Map<String, J>, k: &str) -> Option<String> {
+    match o.get(k) {
+        Some(J::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn is_snapshot(source: &Map<String, J>) -> bool {
+    match source.get("snapshot") {
+        Some(J::Bool(b)) => *b,
+        Some(J::String(s)) => s != "false",
+        _ => false,
+    }
+}
+
+/// The position text of a foreign (Debezium) event and, where it strictly grows in
+/// emission order, its dedup position.
+fn foreign_position(source: &Map<String, J>) -> (String, Option<(String, Position)>) {
+    let connector = source.get("connector").and_then(J::as_str).unwrap_or("");
+    let name = source.get("name").and_then(J::as_str).unwrap_or("");
+    let db = source.get("db").and_then(J::as_str).unwrap_or("");
+    let text_of = |k: &str| match source.get(k) {
+        Some(J::String(s)) => Some(s.clone()),
+        Some(J::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    for k in ["sequence", "lsn", "commit_scn", "scn", "txId", "file", "pos", "row", "gtid"] {
+        if let Some(v) = text_of(k) {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    let text = parts.join(",");
+    if connector != "postgresql" || is_snapshot(source) {
+        return (text, None);
+    }
+    // Debezium PostgreSQL: sequence = "[\"<last commit lsn>\",\"<lsn>\"]"
+    let seq = source
+        .get("sequence")
+        .and_then(J::as_str)
+        .and_then(|s| serde_json::from_str::<Vec<Option<String>>>(s).ok());
+    let pos = match seq.as_deref() {
+        Some([commit, Some(lsn)]) => {
+            let commit = commit.as_deref().map_or(Some(0), |c| c.parse::<u128>().ok());
+            match (commit, lsn.parse::<u128>().ok()) {
+                (Some(c), Some(l)) => Some(Position { commit: c, tx: String::new(), index: l }),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let key = format!("debezium-{connector}/{name}/{db}");
+    (text, pos.map(|p| (key, p)))
+}
+
+/// The fields of the `before`/`after` struct in a Debezium envelope schema.
+fn connect_row_fields(schema: &J, row_key: &str) -> Result<Vec<(Column, Conv)>, DecodeError> {
+    let fields = schema
+        .get("fields")
+        .and_then(J::as_array)
+        .ok_or_else(|| DecodeError::Envelope("schema has no fields".into()))?;
+    let row = fields
+        .iter()
+        .find(|f| f.get("field").and_then(J::as_str) == Some(row_key))
+        .ok_or_else(|| DecodeError::Envelope(format!("schema has no {row_key} field")))?;
+    let cols = row
+        .get("fields")
+        .and_then(J::as_array)
+        .ok_or_else(|| DecodeError::Envelope(format!("schema of {row_key} has no fields")))?;
+    cols.iter().map(connect_column).collect()
+}
+
+fn connect_column(f: &J) -> Result<(Column, Conv), DecodeError> {
+    let name = f
+        .get("field")
+        .and_then(J::as_str)
+        .ok_or_else(|| DecodeError::Envelope("schema field without a name".into()))?;
+    let ty = f.get("type").and_then(J::as_str).unwrap_or("");
+    let logical = f.get("name").and_then(J::as_str).unwrap_or("");
+    let optional = f.get("optional").and_then(J::as_bool).unwrap_or(true);
+    let params = f.get("parameters");
+    let param = |k: &str| params.and_then(|p| p.get(k)).and_then(J::as_str);
+    let mut col = Column::new(name, ColumnType::String);
+    col.optional = optional;
+    let conv = match logical {
+        "io.debezium.time.Date" | "org.apache.kafka.connect.data.Date" => {
+            col.ty = ColumnType::Date;
+            Conv::DaysInt
+        }
+        "io.debezium.time.Time" | "org.apache.kafka.connect.data.Time" => {
+            col.ty = ColumnType::Time;
+            Conv::MillisToMicros
+        }
+        "io.debezium.time.MicroTime" => {
+            col.ty = ColumnType::Time;
+            Conv::Micros
+        }
+        "io.debezium.time.NanoTime" => {
+            col.ty = ColumnType::Time;
+            Conv::NanosToMicros
+        }
+        "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
+            col.ty = ColumnType::Timestamp;
+            Conv::MillisToMicros
+        }
+        "io.debezium.time.MicroTimestamp" => {
+            col.ty = ColumnType::Timestamp;
+            Conv::Micros
+        }
+        "io.debezium.time.NanoTimestamp" => {
+            col.ty = ColumnType::Timestamp;
+            Conv::NanosToMicros
+        }
+        "io.debezium.time.ZonedTimestamp" => {
+            col.ty = ColumnType::Timestamptz;
+            Conv::IsoInstant
+        }
+        "org.apache.kafka.connect.data.Decimal" => {
+            let scale: i8 = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let precision: u8 = param("connect.decimal.precision")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(MAX_DECIMAL_PRECISION);
+            if precision > MAX_DECIMAL_PRECISION {
+                col.ty = ColumnType::String;
+                return Ok((col, Conv::VariableDecimal));
+            }
+            col = Column {
+                optional,
+                ..Column::decimal(name, precision, scale)
+            };
+            Conv::DecimalBytes
+        }
+        "io.debezium.data.VariableScaleDecimal" => Conv::VariableDecimal,
+        "io.debezium.data.Json" => {
+            col.ty = ColumnType::Json;
+            Conv::Text
+        }
+        _ => match ty {
+            "boolean" => {
+                col.ty = ColumnType::Boolean;
+                Conv::Plain
+            }
+            "int8" | "int16" | "int32" | "int64" => {
+                col.ty = match ty {
+                    "int8" => ColumnType::Int8,
+                    "int16" => ColumnType::Int16,
+                    "int32" => ColumnType::Int32,
+                    _ => ColumnType::Int64,
+                };
+                Conv::Plain
+            }
+            "float32" | "float" => {
+                col.ty = ColumnType::Float32;
+                Conv::Plain
+            }
+            "float64" | "double" => {
+                col.ty = ColumnType::Float64;
+                Conv::Plain
+            }
+            "bytes" => {
+                col.ty = ColumnType::Binary;
+                Conv::Base64
+            }
+            "string" => Conv::Text,
+            "array" | "map" | "struct" => {
+                col.ty = ColumnType::Json;
+                Conv::JsonText
+            }
+            other => {
+                return Err(DecodeError::Envelope(format!(
+                    "field {name:?} has unsupported Connect type {other:?}"
+                )))
+            }
+        },
+    };
+    Ok((col, conv))
+}
+
+fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> {
+    if v.is_null() {
+        if !col.optional {
+            return Err(DecodeError::Value(ValueError {
+                column: col.name.clone(),
+                expected: format!("non-null {}", col.ty),
+                found: "null".into(),
+            }));
+        }
+        return Ok(Value::Null);
+    }
+    let bad = |what: &str| {
+        DecodeError::Value(ValueError {
+            column: col.name.clone(),
+            expected: format!("{} ({what})", col.ty),
+            found: kind(v).into(),
+        })
+    };
+    let int = || v.as_i64().ok_or_else(|| bad("integer"));
+    Ok(match conv {
+        Conv::Plain | Conv::Text => match (col.ty, v) {
+            (ColumnType::Float32 | ColumnType::Float64, J::Number(n)) => {
+                Value::Float(n.as_f64().ok_or_else(|| bad("number"))?)
+            }
+            (ColumnType::Json, J::String(s)) => Value::String(s.clone()),
+            _ => Value::from_json(col, v)?,
+        },
+        Conv::DaysInt => Value::Date(i32::try_from(int()?).map_err(|_| bad("days since epoch"))?),
+        Conv::MillisToMicros => {
+            Value::from_micros(col.ty, int()?.checked_mul(1000).ok_or_else(|| bad("milliseconds"))?)
+        }
+        Conv::Micros => Value::from_micros(col.ty, int()?),
+        Conv::NanosToMicros => Value::from_micros(col.ty, int()?.div_euclid(1000)),
+        Conv::IsoInstant => Value::Timestamp(
+            v.as_str()
+                .and_then(parse_instant_micros)
+                .ok_or_else(|| bad("ISO-8601 instant with offset"))?,
+        ),
+        Conv::DecimalBytes => {
+            let b = v
+                .as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .ok_or_else(|| bad("base64 two's-complement bytes"))?;
+            let unscaled = be_bytes_to_i128(&b).ok_or_else(|| bad("at most 16 bytes"))?;
+            let precision = col.precision.unwrap_or(MAX_DECIMAL_PRECISION) as u32;
+            if rtdp_core::types::decimal_digits(unscaled) > precision {
+                return Err(bad("more digits than the precision allows"));
+            }
+            Value::Decimal(unscaled)
+        }
+        Conv::VariableDecimal => match v {
+            // io.debezium.data.VariableScaleDecimal: {"scale": s, "value": base64}
+            J::Object(o) => {
+                let scale = o.get("scale").and_then(J::as_i64).ok_or_else(|| bad("scale"))?;
+                let b = o
+                    .get("value")
+                    .and_then(J::as_str)
+                    .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                    .ok_or_else(|| bad("base64 value"))?;
+                let unscaled = be_bytes_to_i128(&b).ok_or_else(|| bad("at most 16 bytes"))?;
+                let scale = i8::try_from(scale).map_err(|_| bad("scale"))?;
+                Value::String(rtdp_core::types::format_decimal(unscaled, scale))
+            }
+            J::String(s) => Value::String(s.clone()),
+            J::Number(n) => Value::String(n.to_string()),
+            _ => return Err(bad("decimal")),
+        },
+        Conv::Base64 => {
+            let s = v.as_str().ok_or_else(|| bad("base64 string"))?;
+            Value::Binary(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| bad("base64 string"))?,
+            )
+        }
+        Conv::JsonText => Value::String(v.to_string()),
+    })
+}
+
+trait FromMicros {
+    fn from_micros(ty: ColumnType, us: i64) -> Value;
+}
+
+impl FromMicros for Value {
+    fn from_micros(ty: ColumnType, us: i64) -> Value {
+        match ty {
+            ColumnType::Time => Value::Time(us),
+            _ => Value::Timestamp(us),
+        }
+    }
+}
+
+fn kind(v: &J) -> &'static str {
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "boolean",
+        J::Number(_) => "number",
+        J::String(_) => "string",
+        J::Array(_) => "array",
+        J::Object(_) => "object",
+    }
+}
+
+/// Big-endian two's-complement bytes (Connect Decimal) → i128.
+pub fn be_bytes_to_i128(b: &[u8]) -> Option<i128> {
+    if b.is_empty() {
+        return Some(0);
+    }
+    if b.len() > 16 {
+        // Allow redundant sign-extension bytes.
+        let (head, tail) = b.split_at(b.len() - 16);
+        let fill = if tail[0] & 0x80 != 0 { 0xff } else { 0 };
+        if !head.iter().all(|x| *x == fill) {
+            return None;
+        }
+        return be_bytes_to_i128(tail);
+    }
+    let fill = if b[0] & 0x80 != 0 { 0xff } else { 0 };
+    let mut buf = [fill; 16];
+    buf[16 - b.len()..].copy_from_slice(b);
+    Some(i128::from_be_bytes(buf))
+}
+
+trait ClassifyStr {
+    fn classify_str(&self) -> &'static str;
+}
+
+impl ClassifyStr for serde_json::Error {
+    fn classify_str(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "data error",
+            serde_json::error::Category::Eof => "unexpected end of input",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
