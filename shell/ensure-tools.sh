@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotently installs what the tests need; quiet when everything is present.
-#   - Debian packages: cmake, build-essential, pkg-config, libssl-dev, python3-venv, maven, JDK,
+#   - Debian packages: cmake, build-essential, pkg-config, libssl-dev, libsasl2-dev, python3-venv, maven, JDK,
 #     and libcurl4-openssl-dev: librdkafka 2.12's cmake build includes <curl/curl.h> from
 #     rdkafka_conf.c even with WITH_CURL=0 (`#ifdef` on a macro config.h always defines as
 #     0/1); only the header is needed, nothing links against libcurl.
@@ -18,7 +18,7 @@ log() { echo "ensure-tools: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------
 missing=()
-for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev python3-venv; do
+for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev libsasl2-dev python3-venv; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi

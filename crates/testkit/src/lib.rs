@@ -268,7 +268,9 @@ fn start_in(script: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<K
         .spawn()
         .with_context(|| format!("spawn {}", script.display()))?;
     spawn_watchdog(child.id(), dir)?;
-    let out = child.wait_with_output().context("wait for local-kafka.sh")?;
+    let out = child
+        .wait_with_output()
+        .context("wait for local-kafka.sh")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -459,7 +461,9 @@ impl KafkaBroker {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("topic {name}: not all {partitions} partitions got a leader in {OP_TIMEOUT:?}");
+                bail!(
+                    "topic {name}: not all {partitions} partitions got a leader in {OP_TIMEOUT:?}"
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -554,7 +558,8 @@ impl KafkaBroker {
                 }
             }
             sent += 1;
-            if sent % 1024 == 0 {
+            // Serve delivery callbacks now and then so their queue stays small.
+            if sent & 1023 == 0 {
                 producer.poll(Duration::ZERO);
             }
         }
@@ -629,7 +634,10 @@ impl KafkaBroker {
         let n = self.partition_count(topic);
         let consumer: BaseConsumer = self
             .client_config()
-            .set("group.id", format!("rtdp-testkit-reader-{}", std::process::id()))
+            .set(
+                "group.id",
+                format!("rtdp-testkit-reader-{}", std::process::id()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", isolation)

@@ -66,5 +66,9 @@ fn python_has_pyarrow_and_duckdb() {
         .args(["-c", "import pyarrow, duckdb; print('ok')"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -24,7 +24,10 @@ fn produce_10k_records_to_3_partitions() {
     let ends = k.end_offsets(&topic);
     assert_eq!(ends.len(), 3);
     assert_eq!(ends.iter().sum::<i64>(), 10_000, "end offsets {ends:?}");
-    assert!(ends.iter().all(|&e| e > 0), "keys spread over partitions: {ends:?}");
+    assert!(
+        ends.iter().all(|&e| e > 0),
+        "keys spread over partitions: {ends:?}"
+    );
 
     // Explicit partitions are honoured.
     k.produce(&topic, [(None, b"x".to_vec(), Some(2))]).unwrap();
@@ -57,7 +60,8 @@ fn committed_offsets_of_a_group() {
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 1, Offset::Offset(42)).unwrap();
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(42))
+        .unwrap();
     consumer
         .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
         .unwrap();
