@@ -256,12 +256,16 @@ fn start_broker() -> anyhow::Result<KafkaBroker> {
 }
 
 fn start_in(script: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<KafkaBroker> {
+    use std::os::unix::process::CommandExt;
     let port = free_port();
     let child = Command::new("bash")
         .arg(script)
         .arg("start")
         .env("RTDP_KAFKA_DIR", dir)
         .env("KAFKA_PORT", port.to_string())
+        // Own process group, inherited by the broker: the watchdog can kill a start that
+        // is still in progress, and a Ctrl-C at the terminal leaves the cleanup to it.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -328,19 +332,24 @@ fn start_in(script: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<K
     })
 }
 
-/// Starts a detached process that waits for this test process to exit, then for the
-/// start script (if still running), then SIGKILLs the broker and removes its directory.
+/// Starts a detached process that waits for this test process to exit, then SIGKILLs
+/// the broker and removes its directory. The start script runs in its own process group
+/// (pgid = its pid) which the broker inherits, so a start still in progress is killed
+/// as a whole; the group is only signalled while a member is provably ours.
 fn spawn_watchdog(script_pid: u32, dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     const WATCHDOG: &str = r#"
 while kill -0 "$TESTPID" 2>/dev/null; do sleep 1; done
-while kill -0 "$SCRIPTPID" 2>/dev/null; do sleep 0.2; done
-if [ -f "$KDIR/kafka.pid" ]; then
-  pid=$(cat "$KDIR/kafka.pid")
-  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q kafka.Kafka; then
-    kill -9 "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
+is_cmd() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q "$2"; }
+if is_cmd "$SCRIPTPID" "$SCRIPTPAT"; then
+  kill -9 -- "-$SCRIPTPID" 2>/dev/null
+fi
+pid=$(cat "$KDIR/kafka.pid" 2>/dev/null)
+if [ -n "$pid" ] && is_cmd "$pid" "$JAVAPAT"; then
+  kill -9 "$pid" 2>/dev/null
+fi
+if [ -n "$pid" ]; then
+  while is_cmd "$pid" "$JAVAPAT"; do sleep 0.1; done
 fi
 rm -rf "$KDIR"
 "#;
@@ -350,6 +359,10 @@ rm -rf "$KDIR"
         .env("TESTPID", std::process::id().to_string())
         .env("SCRIPTPID", script_pid.to_string())
         .env("KDIR", dir)
+        // Patterns passed by environment so the watchdog's own command line does not
+        // match `pgrep -f kafka.Kafka`.
+        .env("SCRIPTPAT", "local-kafka.sh")
+        .env("JAVAPAT", "kafka.Kafka")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
