@@ -1,1 +1,14 @@
-//! placeholder
+//! rtdp-core: what every rtdp service shares.
+//!
+//! No Kafka client and no database driver live here (see DESIGN.md): only the models,
+//! configuration, ids, retry and the health/metrics HTTP server.
+
+pub mod config;
+pub mod health;
+pub mod ids;
+pub mod model;
+pub mod retry;
+pub mod secret;
+pub mod status;
+pub mod telemetry;
+pub mod types;
