@@ -118,3 +118,14 @@ fn committed_transaction_is_visible_and_aborted_one_is_not() {
     );
     assert_eq!(k.read_all_uncommitted(&topic).unwrap().len(), 8);
 }
+
+#[tokio::test]
+async fn helpers_work_inside_a_tokio_runtime() {
+    let k = kafka();
+    let topic = k.unique_topic("testkit-async");
+    k.create_topic(&topic, 2);
+    k.produce(&topic, (0..100).map(|i| (None, vec![i as u8], Some(i % 2))))
+        .unwrap();
+    assert_eq!(k.end_offsets(&topic), vec![50, 50]);
+    k.delete_topic(&topic).unwrap();
+}
