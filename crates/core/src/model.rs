@@ -13,8 +13,8 @@
 //! transaction (for a snapshot: the row number). A change's own SCN/LSN is *not* such a
 //! position — with interleaved transactions a later commit can hold lower LSNs.
 
-use crate::types::{Column, Value};
 pub use crate::status::{CollectorMetrics, JobState, JobStatus};
+use crate::types::{Column, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -261,14 +261,22 @@ mod tests {
         assert_eq!(ev.op, Op::Update);
         assert_eq!(
             ev.source.position(),
-            Some(Position { commit: 105, tx: "0a.1b.2c".into(), index: 3 })
+            Some(Position {
+                commit: 105,
+                tx: "0a.1b.2c".into(),
+                index: 3
+            })
         );
         assert_eq!(serde_json::to_value(&ev).unwrap(), j);
     }
 
     #[test]
     fn positions_order_by_commit_then_tx_then_index() {
-        let p = |c, t: &str, i| Position { commit: c, tx: t.into(), index: i };
+        let p = |c, t: &str, i| Position {
+            commit: c,
+            tx: t.into(),
+            index: i,
+        };
         assert!(p(10, "b", 0) > p(9, "z", 99));
         assert!(p(10, "b", 0) > p(10, "a", 7));
         assert!(p(10, "a", 8) > p(10, "a", 7));

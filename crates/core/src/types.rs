@@ -269,7 +269,11 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
     }
     if scale_i >= 0 {
         for i in 0..scale_i as usize {
-            let d = frac_trimmed.as_bytes().get(i).map(|b| b - b'0').unwrap_or(0);
+            let d = frac_trimmed
+                .as_bytes()
+                .get(i)
+                .map(|b| b - b'0')
+                .unwrap_or(0);
             v = v.checked_mul(10)?.checked_add(d as i128)?;
         }
     } else {
@@ -403,21 +407,17 @@ impl Value {
                 })?;
                 Value::Date(date_to_days(d))
             }
-            ColumnType::Time => Value::Time(
-                v.as_str()
-                    .and_then(parse_time_micros)
-                    .ok_or_else(err)?,
-            ),
+            ColumnType::Time => {
+                Value::Time(v.as_str().and_then(parse_time_micros).ok_or_else(err)?)
+            }
             ColumnType::Timestamp => Value::Timestamp(
                 v.as_str()
                     .and_then(parse_naive_timestamp_micros)
                     .ok_or_else(err)?,
             ),
-            ColumnType::Timestamptz => Value::Timestamp(
-                v.as_str()
-                    .and_then(parse_instant_micros)
-                    .ok_or_else(err)?,
-            ),
+            ColumnType::Timestamptz => {
+                Value::Timestamp(v.as_str().and_then(parse_instant_micros).ok_or_else(err)?)
+            }
         };
         Ok(out)
     }
@@ -442,7 +442,8 @@ impl Value {
             Value::String(s) => J::String(s.clone()),
             Value::Binary(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
             Value::Date(d) => J::String(
-                days_to_date(*d).map_or_else(|| d.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+                days_to_date(*d)
+                    .map_or_else(|| d.to_string(), |d| d.format("%Y-%m-%d").to_string()),
             ),
             Value::Time(us) => J::String(format_time_micros(*us)),
             Value::Timestamp(us) => {

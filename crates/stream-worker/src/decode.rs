@@ -159,13 +159,20 @@ impl Decoder {
             });
         }
         let root: J = serde_json::from_slice(bytes).map_err(|e| {
-            DecodeError::NotJson(format!("{} at line {} column {}", e.classify_str(), e.line(), e.column()))
+            DecodeError::NotJson(format!(
+                "{} at line {} column {}",
+                e.classify_str(),
+                e.line(),
+                e.column()
+            ))
         })?;
         let J::Object(mut root) = root else {
             if root.is_null() {
                 return Ok(Decoded::Skip("tombstone"));
             }
-            return Err(DecodeError::Envelope("top level is not a JSON object".into()));
+            return Err(DecodeError::Envelope(
+                "top level is not a JSON object".into(),
+            ));
         };
         // Debezium with schemas.enable=true: {"schema": {...}, "payload": {...}}
         if root.contains_key("payload") && root.contains_key("schema") {
@@ -198,10 +205,11 @@ impl Decoder {
             None if op_code == "m" => return Ok(Decoded::Skip("message")),
             None => return Err(DecodeError::UnknownOp(op_code)),
         };
-        let source = match p.get("source") {
+        let source = match p.remove("source") {
             Some(J::Object(s)) => s,
             _ => return Err(DecodeError::Envelope("missing source object".into())),
         };
+        let source = &source;
         let ours = p.contains_key("eventId");
         let row_key = if op == Op::Delete { "before" } else { "after" };
         let row = match p.remove(row_key) {
@@ -230,7 +238,11 @@ impl Decoder {
             };
             event_id = match p.get("eventId") {
                 Some(J::String(s)) if !s.is_empty() => s.clone(),
-                _ => return Err(DecodeError::Envelope("eventId is not a non-empty string".into())),
+                _ => {
+                    return Err(DecodeError::Envelope(
+                        "eventId is not a non-empty string".into(),
+                    ))
+                }
             };
             let qualified = qualified(src.schema.as_deref().or(src.db.as_deref()), &src.table);
             let (sch, vals) = if cols.is_empty() {
@@ -322,7 +334,9 @@ impl Decoder {
                 (J::Null, Some(t)) => t,
                 (J::Null, None) => ColumnType::String,
                 (J::Bool(_), _) => ColumnType::Boolean,
-                (J::Number(n), Some(ColumnType::Float64)) if n.is_f64() || n.is_i64() || n.is_u64() => {
+                (J::Number(n), Some(ColumnType::Float64))
+                    if n.is_f64() || n.is_i64() || n.is_u64() =>
+                {
                     ColumnType::Float64
                 }
                 (J::Number(n), _) if n.is_i64() => ColumnType::Int64,
@@ -355,7 +369,9 @@ impl Decoder {
         }
         for k in row.keys() {
             if !fields.iter().any(|(c, _)| &c.name == k) {
-                return Err(DecodeError::Envelope(format!("row has field {k:?} that the schema lacks")));
+                return Err(DecodeError::Envelope(format!(
+                    "row has field {k:?} that the schema lacks"
+                )));
             }
         }
         let cols = fields.iter().map(|(c, _)| c.clone()).collect();
@@ -397,7 +413,17 @@ fn foreign_position(source: &Map<String, J>) -> (String, Option<(String, Positio
         _ => None,
     };
     let mut parts = Vec::new();
-    for k in ["sequence", "lsn", "commit_scn", "scn", "txId", "file", "pos", "row", "gtid"] {
+    for k in [
+        "sequence",
+        "lsn",
+        "commit_scn",
+        "scn",
+        "txId",
+        "file",
+        "pos",
+        "row",
+        "gtid",
+    ] {
         if let Some(v) = text_of(k) {
             parts.push(format!("{k}={v}"));
         }
@@ -413,9 +439,15 @@ fn foreign_position(source: &Map<String, J>) -> (String, Option<(String, Positio
         .and_then(|s| serde_json::from_str::<Vec<Option<String>>>(s).ok());
     let pos = match seq.as_deref() {
         Some([commit, Some(lsn)]) => {
-            let commit = commit.as_deref().map_or(Some(0), |c| c.parse::<u128>().ok());
+            let commit = commit
+                .as_deref()
+                .map_or(Some(0), |c| c.parse::<u128>().ok());
             match (commit, lsn.parse::<u128>().ok()) {
-                (Some(c), Some(l)) => Some(Position { commit: c, tx: String::new(), index: l }),
+                (Some(c), Some(l)) => Some(Position {
+                    commit: c,
+                    tx: String::new(),
+                    index: l,
+                }),
                 _ => None,
             }
         }
@@ -576,9 +608,12 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
             _ => Value::from_json(col, v)?,
         },
         Conv::DaysInt => Value::Date(i32::try_from(int()?).map_err(|_| bad("days since epoch"))?),
-        Conv::MillisToMicros => {
-            Value::from_micros(col.ty, int()?.checked_mul(1000).ok_or_else(|| bad("milliseconds"))?)
-        }
+        Conv::MillisToMicros => Value::from_micros(
+            col.ty,
+            int()?
+                .checked_mul(1000)
+                .ok_or_else(|| bad("milliseconds"))?,
+        ),
         Conv::Micros => Value::from_micros(col.ty, int()?),
         Conv::NanosToMicros => Value::from_micros(col.ty, int()?.div_euclid(1000)),
         Conv::IsoInstant => Value::Timestamp(
@@ -601,7 +636,10 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
         Conv::VariableDecimal => match v {
             // io.debezium.data.VariableScaleDecimal: {"scale": s, "value": base64}
             J::Object(o) => {
-                let scale = o.get("scale").and_then(J::as_i64).ok_or_else(|| bad("scale"))?;
+                let scale = o
+                    .get("scale")
+                    .and_then(J::as_i64)
+                    .ok_or_else(|| bad("scale"))?;
                 let b = o
                     .get("value")
                     .and_then(J::as_str)

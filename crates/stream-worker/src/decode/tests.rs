@@ -2,7 +2,11 @@ use super::*;
 use rtdp_core::types::ColumnType as T;
 use serde_json::json;
 
-const AT: RecordRef<'static> = RecordRef { topic: "t", partition: 0, offset: 42 };
+const AT: RecordRef<'static> = RecordRef {
+    topic: "t",
+    partition: 0,
+    offset: 42,
+};
 
 fn event(d: &mut Decoder, bytes: &[u8]) -> DecodedEvent {
     match d.decode(Some(bytes), AT, 1_000).unwrap() {
@@ -12,7 +16,13 @@ fn event(d: &mut Decoder, bytes: &[u8]) -> DecodedEvent {
 }
 
 fn col<'a>(e: &'a DecodedEvent, name: &str) -> (&'a Column, &'a Value) {
-    let i = e.event.schema.columns.iter().position(|c| c.name == name).unwrap();
+    let i = e
+        .event
+        .schema
+        .columns
+        .iter()
+        .position(|c| c.name == name)
+        .unwrap();
     (&e.event.schema.columns[i], &e.event.values[i])
 }
 
@@ -24,9 +34,21 @@ fn debezium_postgres_with_schema_gives_logical_types() {
     assert_eq!(e.event.schema_name.as_deref(), Some("public"));
     assert_eq!(e.event.source_ts_ms, 1732406400999);
     let (c, v) = col(&e, "price");
-    assert_eq!((c.ty, c.precision, c.scale), (T::Decimal, Some(10), Some(2)));
+    assert_eq!(
+        (c.ty, c.precision, c.scale),
+        (T::Decimal, Some(10), Some(2))
+    );
     assert_eq!(v, &Value::Decimal(123456));
-    assert_eq!(col(&e, "id"), (&Column { optional: false, ..Column::new("id", T::Int32) }, &Value::Int(7)));
+    assert_eq!(
+        col(&e, "id"),
+        (
+            &Column {
+                optional: false,
+                ..Column::new("id", T::Int32)
+            },
+            &Value::Int(7)
+        )
+    );
     assert_eq!(col(&e, "born").1, &Value::Date(-365));
     assert_eq!(col(&e, "alarm").1, &Value::Time(45296789012));
     assert_eq!(col(&e, "ts_milli").1, &Value::Timestamp(1732406400123000));
@@ -40,7 +62,14 @@ fn debezium_postgres_with_schema_gives_logical_types() {
     assert_eq!(col(&e, "score").0.ty, T::Float64);
     let (key, pos) = e.dedup.unwrap();
     assert_eq!(key, "debezium-postgresql/pg/shop");
-    assert_eq!(pos, Position { commit: 24023128, tx: String::new(), index: 24023184 });
+    assert_eq!(
+        pos,
+        Position {
+            commit: 24023128,
+            tx: String::new(),
+            index: 24023184
+        }
+    );
 }
 
 #[test]
@@ -48,7 +77,13 @@ fn debezium_postgres_without_schema_infers_types() {
     let bytes = include_bytes!("../../tests/data/debezium_pg_noschema.json");
     let e = event(&mut Decoder::new(1 << 20), bytes);
     assert_eq!(col(&e, "id").0.ty, T::Int64);
-    assert_eq!(col(&e, "price"), (&Column::new("price", T::String), &Value::String("AeJA".into())));
+    assert_eq!(
+        col(&e, "price"),
+        (
+            &Column::new("price", T::String),
+            &Value::String("AeJA".into())
+        )
+    );
     assert_eq!(col(&e, "big").1, &Value::Int(9007199254740993));
     assert_eq!(col(&e, "score").1, &Value::Float(1.5));
     assert!(e.dedup.is_some());
@@ -74,9 +109,15 @@ fn debezium_oracle_has_no_dedup_position() {
     });
     let e = event(&mut Decoder::new(1 << 20), j.to_string().as_bytes());
     assert_eq!(col(&e, "ID").1, &Value::Decimal(2));
-    assert_eq!(col(&e, "CREATED").1, &Value::Timestamp(1_700_000_000_000_000));
+    assert_eq!(
+        col(&e, "CREATED").1,
+        &Value::Timestamp(1_700_000_000_000_000)
+    );
     assert_eq!(e.event.schema_name.as_deref(), Some("INVENTORY"));
-    assert!(e.dedup.is_none(), "Debezium Oracle commit_scn is shared: never drop by it");
+    assert!(
+        e.dedup.is_none(),
+        "Debezium Oracle commit_scn is shared: never drop by it"
+    );
     assert!(e.event.source_position.contains("commit_scn=2125554"));
 }
 
@@ -124,8 +165,26 @@ fn our_envelope_is_typed_by_its_columns() {
     );
     let e = event(&mut Decoder::new(1 << 20), &b);
     assert_eq!(e.event.event_id, "ev-1");
-    assert_eq!(e.event.values, vec![Value::Int(1), Value::Decimal(1250), Value::Date(20416), Value::Binary(vec![0, 1])]);
-    assert_eq!(e.dedup, Some(("postgresql/c1/app".into(), Position { commit: 20, tx: String::new(), index: 3 })));
+    assert_eq!(
+        e.event.values,
+        vec![
+            Value::Int(1),
+            Value::Decimal(1250),
+            Value::Date(20781),
+            Value::Binary(vec![0, 1])
+        ]
+    );
+    assert_eq!(
+        e.dedup,
+        Some((
+            "postgresql/c1/app".into(),
+            Position {
+                commit: 20,
+                tx: String::new(),
+                index: 3
+            }
+        ))
+    );
     assert_eq!(e.event.source_position, "20::3");
 }
 
@@ -135,23 +194,56 @@ fn bad_input_is_refused_with_stage_and_no_row_values() {
     let err = |d: &mut Decoder, b: &[u8]| d.decode(Some(b), AT, 0).unwrap_err();
     assert!(matches!(err(&mut d, b"not json"), DecodeError::NotJson(_)));
     assert!(matches!(err(&mut d, b"[1,2]"), DecodeError::Envelope(_)));
-    assert!(matches!(err(&mut d, br#"{"op":"x","source":{"table":"t"},"after":{}}"#), DecodeError::UnknownOp(_)));
-    assert!(matches!(err(&mut d, br#"{"op":"c","after":{}}"#), DecodeError::Envelope(_)));
-    assert!(matches!(err(&mut d, &[b' '; 201]), DecodeError::TooLarge { size: 201, limit: 200 }));
+    assert!(matches!(
+        err(&mut d, br#"{"op":"x","source":{"table":"t"},"after":{}}"#),
+        DecodeError::UnknownOp(_)
+    ));
+    assert!(matches!(
+        err(&mut d, br#"{"op":"c","after":{}}"#),
+        DecodeError::Envelope(_)
+    ));
+    assert!(matches!(
+        err(&mut d, &[b' '; 201]),
+        DecodeError::TooLarge {
+            size: 201,
+            limit: 200
+        }
+    ));
     let mut d = Decoder::new(1 << 20);
-    let e = err(&mut d, &ours(json!({"id": "SECRET-VALUE"}), json!([{"name": "id", "type": "int64"}])));
+    let e = err(
+        &mut d,
+        &ours(
+            json!({"id": "SECRET-VALUE"}),
+            json!([{"name": "id", "type": "int64"}]),
+        ),
+    );
     assert_eq!(e.stage(), Stage::Convert);
-    assert!(e.to_string().contains("\"id\"") && !e.to_string().contains("SECRET"), "{e}");
-    let e = err(&mut d, &ours(json!({"id": 1, "extra": 2}), json!([{"name": "id", "type": "int64"}])));
+    assert!(
+        e.to_string().contains("\"id\"") && !e.to_string().contains("SECRET"),
+        "{e}"
+    );
+    let e = err(
+        &mut d,
+        &ours(
+            json!({"id": 1, "extra": 2}),
+            json!([{"name": "id", "type": "int64"}]),
+        ),
+    );
     assert!(matches!(e, DecodeError::Envelope(_)), "{e}");
 }
 
 #[test]
 fn tombstones_and_truncates_are_skipped() {
     let mut d = Decoder::new(1 << 20);
-    assert!(matches!(d.decode(None, AT, 0), Ok(Decoded::Skip("tombstone"))));
+    assert!(matches!(
+        d.decode(None, AT, 0),
+        Ok(Decoded::Skip("tombstone"))
+    ));
     let t = br#"{"op":"t","source":{"table":"x"},"before":null,"after":null}"#;
-    assert!(matches!(d.decode(Some(t), AT, 0), Ok(Decoded::Skip("truncate"))));
+    assert!(matches!(
+        d.decode(Some(t), AT, 0),
+        Ok(Decoded::Skip("truncate"))
+    ));
 }
 
 #[test]
@@ -162,7 +254,10 @@ fn schemaless_nulls_keep_the_type_a_column_had() {
     };
     let a = event(&mut d, mk(json!(5)).as_bytes());
     let b = event(&mut d, mk(serde_json::Value::Null).as_bytes());
-    assert!(Arc::ptr_eq(&a.event.schema, &b.event.schema), "same schema, same file");
+    assert!(
+        Arc::ptr_eq(&a.event.schema, &b.event.schema),
+        "same schema, same file"
+    );
 }
 
 #[test]

@@ -1,0 +1,572 @@
+//! The consumer-group member: librdkafka wiring, the poll loop, rebalances, checkpoints
+//! and graceful shutdown.
+//!
+//! - Cooperative-sticky assignment, manual commits, `read_committed`.
+//! - **Assign** (inside the rebalance callback, which runs on the poll thread): for each
+//!   new partition, [`Store::recover`] rolls pending renames forward and deletes
+//!   leftovers, and the partition is assigned *at the manifest's offset* — the files are
+//!   the source of truth; Kafka's committed offsets only serve lag monitoring. Recovery
+//!   is a manifest read plus a few renames/unlinks: it does not block on anything slow.
+//! - **Revoke**: the revoked partitions' open epochs are aborted (files deleted, nothing
+//!   committed), so the next owner starts from the last commit point and no two workers
+//!   ever write the same partition's manifest. Closing files here would block the
+//!   rebalance for as long as a Parquet footer takes.
+//! - **Checkpoint** of a partition when it rolls (size right after the write that crossed
+//!   it; interval, checkpoint interval and inactivity on a 100 ms tick), then an async
+//!   Kafka commit of the same offset.
+//! - **Shutdown** (SIGTERM/SIGINT): checkpoint every partition until the deadline, abort
+//!   what is left, leave the group.
+//! - An I/O failure while writing or committing is fatal: the process exits non-zero and
+//!   the next start recovers from the manifests (nothing lost, nothing doubled).
+
+use crate::decode::{Decoded, Decoder, RecordRef};
+use crate::manifest::Store;
+use crate::metrics::Metrics;
+use crate::partition::{Outcome, PartitionWriter};
+use crate::roll::{RollPolicy, RollReason};
+use crate::sink::{SinkError, SinkOptions};
+use anyhow::{anyhow, Context as _};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use rtdp_core::health::Health;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Everything the consumer needs, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub topic: String,
+    pub group_id: String,
+    /// bootstrap.servers, security and any extra librdkafka properties.
+    pub client_properties: Vec<(String, String)>,
+    pub session_timeout_ms: u64,
+    pub sink: SinkOptions,
+    pub roll: RollPolicy,
+    pub max_record_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+struct Shared {
+    settings: WorkerSettings,
+    store: Store,
+    metrics: Metrics,
+    health: Health,
+    parts: Mutex<BTreeMap<i32, PartitionWriter>>,
+    fatal: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn parts(&self) -> MutexGuard<'_, BTreeMap<i32, PartitionWriter>> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, msg: String) {
+        tracing::error!(error = %msg, "fatal");
+        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(msg);
+        }
+    }
+
+    fn update_gauges(&self, parts: &BTreeMap<i32, PartitionWriter>) {
+        self.metrics.assigned_partitions.set(parts.len() as i64);
+        self.metrics
+            .open_files
+            .set(parts.values().map(|p| p.open_files() as i64).sum());
+        self.health
+            .set_ready("partitions_assigned", !parts.is_empty());
+    }
+}
+
+/// librdkafka callbacks: rebalances, logs and statistics (for per-partition lag).
+pub struct WorkerContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for WorkerContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility = fac, "{msg}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{msg}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility = fac, "{msg}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", facility = fac, "{msg}")
+            }
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        let parts = self.shared.parts();
+        let topic = &self.shared.settings.topic;
+        if let Some(t) = stats.topics.get(topic) {
+            for (p, writer) in parts.iter() {
+                if let (Some(sp), Some(pos)) = (t.partitions.get(p), writer.position()) {
+                    if sp.hi_offset >= 0 {
+                        self.shared
+                            .metrics
+                            .consumer_lag
+                            .with_label_values(&[topic, &p.to_string()])
+                            .set((sp.hi_offset - pos).max(0));
+                    }
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for WorkerContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut parts = self.shared.parts();
+                let s = &self.shared.settings;
+                let assigned: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                for (topic, p) in assigned {
+                    match self.shared.store.recover(&topic, p) {
+                        Ok(rec) => {
+                            tracing::info!(
+                                topic = %topic,
+                                partition = p,
+                                next_offset = ?rec.next_offset,
+                                rolled_forward = rec.rolled_forward,
+                                deleted_leftovers = rec.deleted_leftovers,
+                                "partition assigned"
+                            );
+                            let start = rec.next_offset;
+                            parts.insert(
+                                p,
+                                PartitionWriter::new(
+                                    &topic,
+                                    p,
+                                    self.shared.store.clone(),
+                                    s.sink.clone(),
+                                    s.roll,
+                                    rec,
+                                ),
+                            );
+                            if let Some(n) = start {
+                                if let Err(err) =
+                                    tpl.set_partition_offset(&topic, p, Offset::Offset(n))
+                                {
+                                    self.shared.fail(format!(
+                                        "partition {p}: cannot set start offset: {err}"
+                                    ));
+                                }
+                            }
+                        }
+                        Err(err) => self
+                            .shared
+                            .fail(format!("partition {p}: recovery failed: {err}")),
+                    }
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(err) = r {
+                    self.shared.fail(format!("assign failed: {err}"));
+                }
+                self.shared.update_gauges(&parts);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let mut parts = self.shared.parts();
+                for e in tpl.elements() {
+                    if let Some(mut w) = parts.remove(&e.partition()) {
+                        tracing::info!(
+                            topic = e.topic(),
+                            partition = e.partition(),
+                            "partition revoked; open epoch aborted"
+                        );
+                        w.abort();
+                    }
+                    let _ = self
+                        .shared
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+                }
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(err) = r {
+                    tracing::warn!(error = %err, "unassign failed");
+                }
+                self.shared.update_gauges(&parts);
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // Harmless for correctness: the manifests are the source of truth.
+            tracing::debug!(error = %e, "kafka offset commit failed");
+        }
+    }
+}
+
+/// The worker: a consumer and the partitions it owns.
+pub struct Worker {
+    consumer: BaseConsumer<WorkerContext>,
+    shared: Arc<Shared>,
+    decoder: Decoder,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Worker {
+    pub fn new(
+        settings: WorkerSettings,
+        store: Store,
+        metrics: Metrics,
+        health: Health,
+    ) -> anyhow::Result<Worker> {
+        let mut cfg = ClientConfig::new();
+        for (k, v) in &settings.client_properties {
+            cfg.set(k, v);
+        }
+        cfg.set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "session.timeout.ms",
+                settings.session_timeout_ms.to_string(),
+            )
+            .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", "5000")
+            .set("fetch.max.bytes", "52428800")
+            .set("queued.max.messages.kbytes", "262144")
+            .set_log_level(RDKafkaLogLevel::Warning);
+        let shared = Arc::new(Shared {
+            settings: settings.clone(),
+            store,
+            metrics,
+            health,
+            parts: Mutex::new(BTreeMap::new()),
+            fatal: Mutex::new(None),
+        });
+        let consumer: BaseConsumer<WorkerContext> = cfg
+            .create_with_context(WorkerContext {
+                shared: shared.clone(),
+            })
+            .context("cannot create the Kafka consumer (check kafka.* settings)")?;
+        consumer
+            .subscribe(&[&settings.topic])
+            .with_context(|| format!("cannot subscribe to topic {:?}", settings.topic))?;
+        Ok(Worker {
+            consumer,
+            decoder: Decoder::new(settings.max_record_bytes),
+            shared,
+        })
+    }
+
+    /// The `/status` details: partitions, offsets and open files.
+    pub fn status_provider(&self) -> impl Fn() -> serde_json::Value + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || {
+            let parts = shared.parts();
+            let list: Vec<_> = parts
+                .iter()
+                .map(|(p, w)| {
+                    serde_json::json!({"partition": p, "nextOffset": w.position(), "openFiles": w.open_files()})
+                })
+                .collect();
+            let m = &shared.metrics;
+            let q = |x| crate::metrics::histogram_quantile(&m.latency, x);
+            serde_json::json!({
+                "topic": shared.settings.topic,
+                "groupId": shared.settings.group_id,
+                "partitions": list,
+                "latency": {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99)},
+                "records": {"in": m.records_in.get(), "out": m.records_out.get(),
+                            "deadLetters": m.dlq_records.get(), "duplicatesDropped": m.duplicates_dropped.get()},
+                "checkpoints": {"count": m.checkpoint_count.get(), "failed": m.checkpoint_failed.get()},
+            })
+        }
+    }
+
+    /// Polls until `stop` is set (then drains within the deadline) or a fatal error.
+    pub fn run(mut self, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+        let mut last_tick = Instant::now();
+        let result = loop {
+            if stop.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            if let Some(f) = self
+                .shared
+                .fatal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                break Err(anyhow!(f));
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    if let Err(e) = handle(&self.shared, &self.consumer, &mut self.decoder, &m) {
+                        break Err(e);
+                    }
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
+                None => {}
+            }
+            if last_tick.elapsed() >= Duration::from_millis(100) {
+                last_tick = Instant::now();
+                if let Err(e) = self.tick(false) {
+                    break Err(e);
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.drain();
+                Ok(())
+            }
+            Err(e) => {
+                // Leave the committed state as it is; the next start recovers from it.
+                let mut parts = self.shared.parts();
+                for w in parts.values_mut() {
+                    w.abort();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls every partition that must roll now (or all of them, on shutdown).
+    fn tick(&mut self, all: bool) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut parts = self.shared.parts();
+        for w in parts.values_mut() {
+            let reason = if all {
+                w.dirty().then_some(RollReason::Shutdown)
+            } else {
+                w.should_roll(now)
+            };
+            if let Some(r) = reason {
+                checkpoint(&self.shared, &self.consumer, w, r)?;
+            }
+        }
+        self.shared.update_gauges(&parts);
+        Ok(())
+    }
+
+    /// Graceful shutdown: commit what is open, within the deadline; then leave the group.
+    fn drain(&mut self) {
+        let deadline = Instant::now() + self.shared.settings.shutdown_timeout;
+        tracing::info!("shutting down: committing open files");
+        {
+            let mut parts = self.shared.parts();
+            for w in parts.values_mut() {
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        partition = w.partition,
+                        "shutdown deadline passed; open epoch aborted (it will be re-consumed)"
+                    );
+                    w.abort();
+                    continue;
+                }
+                if w.dirty() {
+                    if let Err(e) =
+                        checkpoint(&self.shared, &self.consumer, w, RollReason::Shutdown)
+                    {
+                        tracing::error!(partition = w.partition, error = %e, "checkpoint at shutdown failed; open epoch aborted");
+                        w.abort();
+                    }
+                }
+            }
+        }
+        // Make the Kafka commits synchronous before leaving, for accurate lag.
+        if let Ok(tpl) = self.consumer.assignment() {
+            let mut offsets = TopicPartitionList::new();
+            let parts = self.shared.parts();
+            for e in tpl.elements() {
+                if let Some(pos) = parts.get(&e.partition()).and_then(|w| w.position()) {
+                    let _ =
+                        offsets.add_partition_offset(e.topic(), e.partition(), Offset::Offset(pos));
+                }
+            }
+            drop(parts);
+            if offsets.count() > 0 {
+                let _ = self.consumer.commit(&offsets, CommitMode::Sync);
+            }
+        }
+        self.consumer.unsubscribe();
+        // Serve the revoke callback so the group rebalances at once.
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until && !self.shared.parts().is_empty() {
+            let _ = self.consumer.poll(Duration::from_millis(50));
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// One record: decode, de-duplicate, write or dead-letter; roll at once on size.
+fn handle(
+    shared: &Shared,
+    consumer: &BaseConsumer<WorkerContext>,
+    decoder: &mut Decoder,
+    m: &BorrowedMessage<'_>,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    let metrics = &shared.metrics;
+    metrics.records_in.inc();
+    metrics.bytes_in.inc_by(m.payload_len() as u64);
+    let mut parts = shared.parts();
+    let Some(w) = parts.get_mut(&m.partition()) else {
+        return Ok(());
+    };
+    let offset = m.offset();
+    if !w.accepts(offset) {
+        return Ok(());
+    }
+    let at = RecordRef {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset,
+    };
+    let decoded = decoder.decode(m.payload(), at, now);
+    let failure = match decoded {
+        Ok(Decoded::Event(ev)) => match w.write(offset, *ev, now) {
+            Ok(Outcome::Written) => None,
+            Ok(Outcome::Duplicate) => {
+                metrics.duplicates_dropped.inc();
+                None
+            }
+            Err(SinkError::ValueMismatch { column, expected }) => Some(
+                crate::decode::DecodeError::Value(rtdp_core::types::ValueError {
+                    column,
+                    expected,
+                    found: "another type".into(),
+                }),
+            ),
+            Err(e) => return Err(anyhow!("partition {}: write failed: {e}", m.partition())),
+        },
+        Ok(Decoded::Skip(reason)) => {
+            metrics.records_skipped.with_label_values(&[reason]).inc();
+            w.skip(offset, now);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = failure {
+        metrics
+            .failed_records
+            .with_label_values(&[e.stage().as_str()])
+            .inc();
+        tracing::debug!(partition = m.partition(), offset, stage = e.stage().as_str(), error = %e, "record to dead letters");
+        w.dead_letter(
+            offset,
+            m.key(),
+            m.payload(),
+            m.timestamp().to_millis(),
+            &e,
+            now,
+        )
+        .map_err(|e| anyhow!("partition {}: dead-letter write failed: {e}", m.partition()))?;
+    }
+    if w.should_roll(now) == Some(RollReason::Size) {
+        let p = m.partition();
+        let w = parts.get_mut(&p).expect("present");
+        checkpoint(shared, consumer, w, RollReason::Size)?;
+        shared.update_gauges(&parts);
+    }
+    Ok(())
+}
+
+fn checkpoint(
+    shared: &Shared,
+    consumer: &BaseConsumer<WorkerContext>,
+    w: &mut PartitionWriter,
+    reason: RollReason,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let now = now_ms();
+    let m = &shared.metrics;
+    let stats = match w.checkpoint(now) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            m.checkpoint_failed.inc();
+            return Err(anyhow!("partition {}: checkpoint failed: {e}", w.partition));
+        }
+    };
+    let took = started.elapsed();
+    m.checkpoint_count.inc();
+    m.checkpoint_duration
+        .with_label_values(&[reason.as_str()])
+        .observe(took.as_secs_f64() * 1000.0);
+    m.records_out.inc_by(stats.rows);
+    m.bytes_out.inc_by(stats.bytes);
+    m.dlq_records.inc_by(stats.dead_letters);
+    m.files_committed.inc_by(stats.files as u64);
+    let commit_ms = now_ms();
+    for ts in &stats.source_ts_ms {
+        if *ts > 0 {
+            m.latency.observe((commit_ms - ts).max(0) as f64);
+        }
+    }
+    tracing::info!(
+        partition = w.partition,
+        reason = reason.as_str(),
+        next_offset = stats.next_offset,
+        files = stats.files,
+        rows = stats.rows,
+        dead_letters = stats.dead_letters,
+        bytes = stats.bytes,
+        ms = took.as_millis() as u64,
+        "checkpoint committed"
+    );
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&w.topic, w.partition, Offset::Offset(stats.next_offset))
+        .map_err(|e| anyhow!("offset list: {e}"))?;
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        tracing::debug!(error = %e, "kafka offset commit not sent");
+    }
+    Ok(())
+}

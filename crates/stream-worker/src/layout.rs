@@ -1,0 +1,117 @@
+//! Where files live under `output.path`. Pure path arithmetic, no I/O.
+//!
+//! ```text
+//! <output.path>/
+//!   <schema>.<table>/dt=YYYY-MM-DD/<topic>+<partition>+<first offset>+<last offset>.<ext>   committed data
+//!   _dlq/dt=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.jsonl[.gz|.zst]                 committed dead letters
+//!   _tmp/<topic>+<partition>/<n>-<table>.<ext>.inprogress                               in-progress (hidden)
+//!   _state/<topic>/<partition>.json                                                       per-partition manifest
+//! ```
+//! Offsets are zero-padded to 19 digits so names sort in offset order. Folders starting
+//! with `_` are skipped by Spark, Hive, Trino and pyarrow dataset readers.
+
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+
+pub const DLQ_DIR: &str = "_dlq";
+pub const TMP_DIR: &str = "_tmp";
+pub const STATE_DIR: &str = "_state";
+
+/// `dt=YYYY-MM-DD` of a millisecond timestamp (UTC).
+pub fn day_folder(ts_ms: i64) -> String {
+    let d = DateTime::<Utc>::from_timestamp_millis(ts_ms).unwrap_or_default();
+    format!("dt={}", d.format("%Y-%m-%d"))
+}
+
+/// Replaces path separators and leading dots so a table name can never escape its folder.
+pub fn safe_component(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.starts_with('.') || s.starts_with('_') || s.is_empty() {
+        s.insert(0, 't');
+    }
+    s
+}
+
+/// Final name of a committed file.
+pub fn final_name(topic: &str, partition: i32, first: i64, last: i64, ext: &str) -> String {
+    format!(
+        "{}+{partition}+{first:019}+{last:019}.{ext}",
+        safe_component(topic)
+    )
+}
+
+/// Folder of a table's day, relative to the output root.
+pub fn table_day_dir(qualified_table: &str, ts_ms: i64) -> PathBuf {
+    Path::new(&safe_component(qualified_table)).join(day_folder(ts_ms))
+}
+
+/// Folder of dead letters of a day, relative to the output root.
+pub fn dlq_day_dir(ts_ms: i64) -> PathBuf {
+    Path::new(DLQ_DIR).join(day_folder(ts_ms))
+}
+
+/// In-progress folder of one partition, relative to the output root.
+pub fn tmp_dir(topic: &str, partition: i32) -> PathBuf {
+    Path::new(TMP_DIR).join(format!("{}+{partition}", safe_component(topic)))
+}
+
+/// Manifest of one partition, relative to the output root.
+pub fn manifest_path(topic: &str, partition: i32) -> PathBuf {
+    Path::new(STATE_DIR)
+        .join(safe_component(topic))
+        .join(format!("{partition}.json"))
+}
+
+/// Parses a final name back into (topic, partition, first, last).
+pub fn parse_final_name(name: &str) -> Option<(String, i32, i64, i64)> {
+    let stem = name.split('.').next()?;
+    let mut it = stem.rsplitn(4, '+');
+    let last = it.next()?.parse().ok()?;
+    let first = it.next()?.parse().ok()?;
+    let partition = it.next()?.parse().ok()?;
+    let topic = it.next()?.to_string();
+    Some((topic, partition, first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_sort_by_offset() {
+        let a = final_name("cdc-events", 3, 9, 10, "parquet");
+        let b = final_name("cdc-events", 3, 11, 200, "parquet");
+        assert_eq!(
+            a,
+            "cdc-events+3+0000000000000000009+0000000000000000010.parquet"
+        );
+        assert!(a < b);
+        assert_eq!(
+            parse_final_name(&b),
+            Some(("cdc-events".into(), 3, 11, 200))
+        );
+        assert_eq!(
+            parse_final_name("x+1+2+3.jsonl.gz"),
+            Some(("x".into(), 1, 2, 3))
+        );
+    }
+
+    #[test]
+    fn table_names_cannot_escape() {
+        assert_eq!(safe_component("../etc"), "t.._etc");
+        assert_eq!(safe_component("public.users"), "public.users");
+        assert_eq!(
+            table_day_dir("app.t", 0),
+            PathBuf::from("app.t/dt=1970-01-01")
+        );
+    }
+}

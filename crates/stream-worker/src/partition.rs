@@ -1,0 +1,374 @@
+//! One assigned Kafka partition: its open files, its dead letters, its dedup positions,
+//! and its checkpoint.
+//!
+//! Promises, for records of this partition:
+//! - a record below the recovered `next_offset`, or at or below the last offset already
+//!   handled in this epoch, is ignored (it is committed, or it is a re-delivery);
+//! - an event whose dedup position is not greater than the highest one seen for its
+//!   source (committed or in this epoch) is dropped and counted, never written;
+//! - every other record ends in exactly one place: a data file, a dead-letter file, or
+//!   a counted skip (tombstone / truncate);
+//! - [`PartitionWriter::checkpoint`] makes all of that durable at once through the
+//!   manifest (see [`crate::manifest`]); [`PartitionWriter::abort`] throws the open
+//!   epoch away (it is re-consumed by whoever owns the partition next).
+
+use crate::decode::{DecodeError, DecodedEvent};
+use crate::layout;
+use crate::manifest::{Manifest, Recovered, Rename, Store};
+use crate::roll::{should_roll, PartitionClock, RollPolicy, RollReason};
+use crate::sink::{self, FileSink, LineSink, SinkError, SinkOptions};
+use base64::Engine;
+use rtdp_core::model::{Position, TableSchema};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    table: String,
+    day: String,
+    fingerprint: u64,
+}
+
+struct OpenFile {
+    sink: Box<dyn FileSink>,
+    tmp_rel: PathBuf,
+    final_dir: PathBuf,
+    first_offset: i64,
+    last_offset: i64,
+    schema: Arc<TableSchema>,
+}
+
+struct OpenDlq {
+    sink: LineSink,
+    ext: &'static str,
+    lines: u64,
+    tmp_rel: PathBuf,
+    final_dir: PathBuf,
+    first_offset: i64,
+    last_offset: i64,
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Written,
+    /// Dropped by the positional de-duplication.
+    Duplicate,
+}
+
+/// Numbers of one checkpoint, for metrics and logs.
+#[derive(Debug, Default)]
+pub struct CheckpointStats {
+    pub next_offset: i64,
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub dead_letters: u64,
+    /// Source commit times (ms) of the rows committed, for the end-to-end latency.
+    pub source_ts_ms: Vec<i64>,
+}
+
+pub struct PartitionWriter {
+    pub topic: String,
+    pub partition: i32,
+    store: Store,
+    opts: SinkOptions,
+    policy: RollPolicy,
+    committed_next: Option<i64>,
+    last_offset: Option<i64>,
+    positions: BTreeMap<String, Position>,
+    inflight_positions: HashMap<String, Position>,
+    files: HashMap<FileKey, OpenFile>,
+    dlq: Option<OpenDlq>,
+    clock: PartitionClock,
+    files_committed: u64,
+    source_ts: Vec<i64>,
+    seq: u64,
+}
+
+impl PartitionWriter {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        store: Store,
+        opts: SinkOptions,
+        policy: RollPolicy,
+        recovered: Recovered,
+    ) -> Self {
+        PartitionWriter {
+            topic: topic.to_string(),
+            partition,
+            store,
+            opts,
+            policy,
+            committed_next: recovered.next_offset,
+            last_offset: None,
+            positions: recovered.positions,
+            inflight_positions: HashMap::new(),
+            files: HashMap::new(),
+            dlq: None,
+            clock: PartitionClock::default(),
+            files_committed: recovered.files_committed,
+            source_ts: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// Whether a record at `offset` is new to this partition's committed and open state.
+    pub fn accepts(&self, offset: i64) -> bool {
+        self.committed_next.is_none_or(|n| offset >= n)
+            && self.last_offset.is_none_or(|l| offset > l)
+    }
+
+    /// The offset the next checkpoint would commit (None: nothing handled yet).
+    pub fn pending_next_offset(&self) -> Option<i64> {
+        self.last_offset.map(|l| l + 1)
+    }
+
+    /// Last offset handled (written, dropped, skipped or dead-lettered) in this epoch or
+    /// committed before.
+    pub fn position(&self) -> Option<i64> {
+        self.last_offset.map(|l| l + 1).or(self.committed_next)
+    }
+
+    pub fn open_files(&self) -> usize {
+        self.files.len() + usize::from(self.dlq.is_some())
+    }
+
+    fn touch(&mut self, offset: i64, now_ms: i64) {
+        self.last_offset = Some(offset);
+        self.clock.last_write_ms = now_ms;
+        if self.clock.opened_at_ms.is_none() {
+            self.clock.opened_at_ms = Some(now_ms);
+        }
+    }
+
+    fn next_tmp(&mut self, ext: &str) -> std::io::Result<PathBuf> {
+        self.store.tmp_dir(&self.topic, self.partition)?;
+        self.seq += 1;
+        Ok(layout::tmp_dir(&self.topic, self.partition).join(format!(
+            "{}-{}-{}.{ext}.inprogress",
+            std::process::id(),
+            self.seq,
+            self.last_offset.map_or(0, |o| o + 1)
+        )))
+    }
+
+    /// A record that carries no row (tombstone, truncate): handled, nothing written.
+    pub fn skip(&mut self, offset: i64, now_ms: i64) {
+        self.touch(offset, now_ms);
+    }
+
+    /// Writes an event, unless its dedup position shows it was already written.
+    pub fn write(
+        &mut self,
+        offset: i64,
+        ev: DecodedEvent,
+        now_ms: i64,
+    ) -> Result<Outcome, SinkError> {
+        if let Some((key, pos)) = &ev.dedup {
+            let seen = self
+                .inflight_positions
+                .get(key)
+                .or_else(|| self.positions.get(key));
+            if seen.is_some_and(|s| pos <= s) {
+                self.touch(offset, now_ms);
+                return Ok(Outcome::Duplicate);
+            }
+        }
+        let e = &ev.event;
+        let day_ts = if e.source_ts_ms > 0 {
+            e.source_ts_ms
+        } else {
+            e.processed_at_ms
+        };
+        let key = FileKey {
+            table: e.qualified_table(),
+            day: layout::day_folder(day_ts),
+            fingerprint: e.schema.fingerprint(),
+        };
+        if !self.files.contains_key(&key) {
+            let ext = sink::extension(&self.opts);
+            let tmp_rel = self.next_tmp(ext)?;
+            let s = sink::open(
+                &self.store.root().join(&tmp_rel),
+                e.schema.clone(),
+                &self.opts,
+            )?;
+            self.files.insert(
+                key.clone(),
+                OpenFile {
+                    sink: s,
+                    tmp_rel,
+                    final_dir: layout::table_day_dir(&key.table, day_ts),
+                    first_offset: offset,
+                    last_offset: offset,
+                    schema: e.schema.clone(),
+                },
+            );
+        }
+        let f = self.files.get_mut(&key).expect("inserted above");
+        debug_assert!(Arc::ptr_eq(&f.schema, &e.schema) || f.schema == e.schema);
+        f.sink.write(e)?;
+        f.last_offset = offset;
+        let size = f.sink.size_estimate();
+        self.clock.largest_file_bytes = self.clock.largest_file_bytes.max(size);
+        self.source_ts.push(e.source_ts_ms);
+        if let Some((k, p)) = ev.dedup {
+            self.inflight_positions.insert(k, p);
+        }
+        self.touch(offset, now_ms);
+        Ok(Outcome::Written)
+    }
+
+    /// Sends a record that failed to the dead letters, with its original bytes.
+    pub fn dead_letter(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        kafka_ts_ms: Option<i64>,
+        err: &DecodeError,
+        now_ms: i64,
+    ) -> Result<(), SinkError> {
+        if self.dlq.is_none() {
+            // Dead letters are JSON lines, compressed like the data where a stream
+            // codec applies (snappy is Parquet-internal only).
+            let (comp, ext) = match self.opts.compression {
+                sink::Compression::Gzip => (sink::Compression::Gzip, "jsonl.gz"),
+                sink::Compression::Zstd => (sink::Compression::Zstd, "jsonl.zst"),
+                _ => (sink::Compression::None, "jsonl"),
+            };
+            let tmp_rel = self.next_tmp(ext)?;
+            let s = LineSink::create(&self.store.root().join(&tmp_rel), comp)?;
+            self.dlq = Some(OpenDlq {
+                sink: s,
+                ext,
+                lines: 0,
+                tmp_rel,
+                final_dir: layout::dlq_day_dir(now_ms),
+                first_offset: offset,
+                last_offset: offset,
+            });
+        }
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let line = serde_json::json!({
+            "stage": err.stage().as_str(),
+            "error": err.to_string(),
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": offset,
+            "kafkaTimestampMs": kafka_ts_ms,
+            "failedAtMs": now_ms,
+            "key": key.map(b64),
+            "value": value.map(b64),
+        });
+        let d = self.dlq.as_mut().expect("opened above");
+        d.sink.write_line(line.to_string().as_bytes())?;
+        d.lines += 1;
+        d.last_offset = offset;
+        let size = d.sink.size_estimate();
+        self.clock.largest_file_bytes = self.clock.largest_file_bytes.max(size);
+        self.touch(offset, now_ms);
+        Ok(())
+    }
+
+    pub fn should_roll(&self, now_ms: i64) -> Option<RollReason> {
+        should_roll(&self.policy, &self.clock, now_ms)
+    }
+
+    /// Whether anything was handled since the last commit.
+    pub fn dirty(&self) -> bool {
+        self.last_offset
+            .is_some_and(|l| self.committed_next.is_none_or(|n| l + 1 > n))
+    }
+
+    /// Finishes every open file, commits them and the new offset through the manifest.
+    /// On error the epoch is left as is; the caller retries or aborts.
+    pub fn checkpoint(&mut self, now_ms: i64) -> Result<Option<CheckpointStats>, SinkError> {
+        let Some(next) = self.pending_next_offset() else {
+            return Ok(None);
+        };
+        if !self.dirty() {
+            return Ok(None);
+        }
+        let mut stats = CheckpointStats {
+            next_offset: next,
+            ..Default::default()
+        };
+        let mut pending = Vec::new();
+        for (_, f) in self.files.drain() {
+            stats.rows += f.sink.rows();
+            let size = f.sink.finish()?;
+            stats.bytes += size;
+            let ext = sink::extension(&self.opts);
+            let name = layout::final_name(
+                &self.topic,
+                self.partition,
+                f.first_offset,
+                f.last_offset,
+                ext,
+            );
+            pending.push(Rename {
+                from: f.tmp_rel,
+                to: f.final_dir.join(name),
+            });
+        }
+        if let Some(d) = self.dlq.take() {
+            stats.dead_letters = d.lines;
+            stats.bytes += d.sink.finish()?;
+            let name = layout::final_name(
+                &self.topic,
+                self.partition,
+                d.first_offset,
+                d.last_offset,
+                d.ext,
+            );
+            pending.push(Rename {
+                from: d.tmp_rel,
+                to: d.final_dir.join(name),
+            });
+        }
+        stats.files = pending.len();
+        let mut positions = self.positions.clone();
+        for (k, p) in &self.inflight_positions {
+            positions.insert(k.clone(), p.clone());
+        }
+        let m = Manifest {
+            version: 1,
+            topic: self.topic.clone(),
+            partition: self.partition,
+            next_offset: next,
+            positions,
+            pending,
+            files_committed: self.files_committed + stats.files as u64,
+            updated_at_ms: now_ms,
+        };
+        self.store.commit(&m)?;
+        self.positions = m.positions;
+        self.inflight_positions.clear();
+        self.files_committed = m.files_committed;
+        self.committed_next = Some(next);
+        self.clock = PartitionClock::default();
+        stats.source_ts_ms = std::mem::take(&mut self.source_ts);
+        Ok(Some(stats))
+    }
+
+    /// Drops the open epoch: open files are deleted, state returns to the last commit.
+    pub fn abort(&mut self) {
+        let root = self.store.root().to_path_buf();
+        for (_, f) in self.files.drain() {
+            drop(f.sink);
+            let _ = std::fs::remove_file(root.join(&f.tmp_rel));
+        }
+        if let Some(d) = self.dlq.take() {
+            drop(d.sink);
+            let _ = std::fs::remove_file(root.join(&d.tmp_rel));
+        }
+        self.inflight_positions.clear();
+        self.last_offset = None;
+        self.clock = PartitionClock::default();
+        self.source_ts.clear();
+    }
+}
