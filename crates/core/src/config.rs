@@ -1142,17 +1142,10 @@ fn read_file(path: &Path, asm: &mut Assembly) {
 }
 
 fn yaml_error(e: &serde_yaml_ng::Error) -> String {
-    let msg = e.to_string();
-    match e.location() {
-        Some(loc) if !msg.contains("line ") => {
-            format!(
-                "YAML syntax error at line {}, column {}: {msg}",
-                loc.line(),
-                loc.column()
-            )
-        }
-        _ => format!("YAML syntax error: {msg}"),
-    }
+    // Syntax errors from libyaml carry "at line L column C" in their message; errors raised
+    // while building the value (duplicate keys) only know the document start, so no
+    // location is better than a wrong one.
+    format!("YAML syntax error: {e}")
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -1680,7 +1673,6 @@ impl PipelineConfig {
             if let Err(e) = check_topic(&k.topic) {
                 r.fail("kafka.topic", e);
             }
-            r.non_empty("kafka.groupId", &k.group_id);
             if k.security_protocol.is_sasl() {
                 let because = format!("kafka.securityProtocol is {}", k.security_protocol);
                 r.required("kafka.saslMechanism", &k.sasl_mechanism, &because);
@@ -1692,6 +1684,8 @@ impl PipelineConfig {
                 }
             }
         }
+        // Also the DataHub group name when datahub.consumerGroup is empty.
+        r.non_empty("kafka.groupId", &k.group_id);
         r.range(
             "kafka.sessionTimeoutMs",
             k.session_timeout_ms,
