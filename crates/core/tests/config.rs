@@ -997,3 +997,23 @@ fn the_configuration_reference_lists_every_key_and_env_name() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_yaml_never_panics(text in "(?s).{0,200}") {
+        let f = yaml_file(&text);
+        let _ = load_and_validate(Some(f.path()), &HashMap::new(), Service::Worker);
+    }
+
+    #[test]
+    fn yaml_shaped_garbage_never_panics(
+        section in "(database|kafka|output|monitoring|flink|x)",
+        key in "(port|host|properties|rolling|sizeBytes|alerts|enabled|[a-z]{1,6})",
+        value in "(-?[0-9]{1,25}|[a-z]{0,5}|\\[1, 2\\]|\\{a: 1\\}|~|true|1\\.5e400|\"[^\"]{0,8}\")",
+    ) {
+        let f = yaml_file(&format!("{section}:\n  {key}: {value}\n"));
+        let _ = load_and_validate(Some(f.path()), &HashMap::new(), Service::Collector);
+    }
+}
