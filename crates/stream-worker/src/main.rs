@@ -77,9 +77,7 @@ fn probe_output(root: &std::path::Path) -> std::io::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match config::load_from_env_and_file(cli.config.as_deref())
-        .and_then(|c| c.validate(Service::Worker).map(|()| c))
-    {
+    let cfg = match config::load_and_validate_from_env(cli.config.as_deref(), Service::Worker) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");

@@ -20,6 +20,8 @@
 //! - Helpers are synchronous and may be called from inside a tokio runtime (async admin
 //!   calls run on a private thread with their own runtime).
 
+pub mod gen;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
