@@ -562,6 +562,7 @@ fn checkpoint(
         ms = took.as_millis() as u64,
         "checkpoint committed"
     );
+    crate::manifest::crash_point("before_kafka_commit");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&w.topic, w.partition, Offset::Offset(stats.next_offset))
         .map_err(|e| anyhow!("offset list: {e}"))?;

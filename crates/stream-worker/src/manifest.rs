@@ -136,8 +136,11 @@ impl Store {
     /// Steps 2–4 of a checkpoint (see the module docs). The files named in
     /// `m.pending` must already be finished and fsynced.
     pub fn commit(&self, m: &Manifest) -> io::Result<()> {
+        crash_point("before_manifest");
         self.write_manifest(m)?;
+        crash_point("after_manifest");
         self.apply_renames(&m.pending)?;
+        crash_point("after_renames");
         if !m.pending.is_empty() {
             let done = Manifest {
                 pending: Vec::new(),
@@ -163,7 +166,10 @@ impl Store {
                 dirs.push(dir);
             }
             match fs::rename(&from, &to) {
-                Ok(()) => done += 1,
+                Ok(()) => {
+                    done += 1;
+                    crash_point("mid_renames");
+                }
                 // Already renamed by an earlier, interrupted run.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && to.exists() => {}
                 Err(e) => {
@@ -186,6 +192,29 @@ impl Store {
             .join(crate::layout::manifest_path(&m.topic, m.partition));
         let bytes = serde_json::to_vec_pretty(m).map_err(io::Error::other)?;
         write_atomic(&path, &bytes)
+    }
+}
+
+/// Crash points for the end-to-end tests of the commit protocol: with
+/// `RTDP_CRASH_AT=<point>:<n>` in the environment the process aborts (as abruptly as a
+/// `kill -9`) the n-th time it reaches `point`. Points: `before_manifest`,
+/// `after_manifest`, `mid_renames`, `after_renames`, `before_kafka_commit`. Without the
+/// variable this is one relaxed atomic load.
+pub fn crash_point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("RTDP_CRASH_AT").ok()?;
+        let (p, n) = v.split_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    if let Some((p, n)) = target {
+        if p == point && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *n {
+            eprintln!("RTDP_CRASH_AT: aborting at {point}");
+            std::process::abort();
+        }
     }
 }
 

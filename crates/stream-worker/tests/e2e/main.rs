@@ -1,0 +1,5 @@
+//! End-to-end tests of stream-worker: the real binary, a real Kafka broker (started by
+//! `rtdp_testkit`), real files, independent readers.
+
+mod common;
+mod exactly_once;
