@@ -16,9 +16,7 @@ use std::time::Instant;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use rtdp_core::model::{Op, ProcessedEvent, TableSchema};
-use rtdp_core::types::{
-    date_to_days, format_decimal, parse_decimal, Column, ColumnType, Value,
-};
+use rtdp_core::types::{date_to_days, format_decimal, parse_decimal, Column, ColumnType, Value};
 use serde_json::Value as J;
 use stream_worker::sink::{self, Compression, Format, SinkOptions, META_COLUMNS};
 
@@ -135,7 +133,11 @@ fn rows() -> Vec<Vec<Value>> {
             s(&format!("row {n}, \"ok\"")),
             s(&format!("{{\"n\":{n}}}")),
             Value::Binary(vec![n as u8; (n % 5) as usize + 1]),
-            Value::Date(date(1950 + n as i32, 1 + (n % 12) as u32, 1 + (n % 28) as u32)),
+            Value::Date(date(
+                1950 + n as i32,
+                1 + (n % 12) as u32,
+                1 + (n % 28) as u32,
+            )),
             Value::Time(n * 1_000_000 * 3_600 / 2 + n),
             Value::Timestamp(micros("2026-01-01T00:00:00") + n * 86_400_000_000 + n * 7),
             Value::Timestamp(micros("1960-06-15T12:00:00") - n * 3_600_000_000 + n),
@@ -160,7 +162,11 @@ fn event(schema: &Arc<TableSchema>, n: usize, values: Vec<Value>) -> ProcessedEv
         values,
         source_position: format!("{}:0a.1b:{n}", 1000 + n),
         // One source time before 1970 to exercise negative epochs in metadata too.
-        source_ts_ms: if n == 1 { -1_234 } else { 1_764_000_000_000 + n as i64 * 1001 },
+        source_ts_ms: if n == 1 {
+            -1_234
+        } else {
+            1_764_000_000_000 + n as i64 * 1001
+        },
         processed_at_ms: 1_764_000_000_999 + n as i64,
     }
 }
@@ -171,7 +177,12 @@ fn combos() -> Vec<(Format, Compression)> {
         v.push((Format::Json, c));
         v.push((Format::Csv, c));
     }
-    for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Zstd] {
+    for c in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Zstd,
+    ] {
         v.push((Format::Parquet, c));
     }
     v
@@ -246,6 +257,9 @@ fn csv_type(col: &Column) -> &'static str {
         ColumnType::Boolean => "BOOLEAN",
         ColumnType::Int8 | ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => "BIGINT",
         ColumnType::Float32 | ColumnType::Float64 => "DOUBLE",
+        // duckdb has no decimal sniffing: fractions become DOUBLE (the exact digits are
+        // checked through the all-varchar read), integers that fit become BIGINT.
+        ColumnType::Decimal if col.scale.unwrap_or(0) == 0 => "BIGINT",
         ColumnType::Decimal => "DOUBLE",
         ColumnType::String | ColumnType::Json | ColumnType::Binary => "VARCHAR",
         ColumnType::Date => "DATE",
@@ -292,8 +306,7 @@ fn floats_equal(a: f64, b: f64) -> bool {
 fn value_matches(format: Format, col: &Column, reader_type: &str, v: &Value, got: &J) -> bool {
     let text = match got {
         J::Null => {
-            let csv_empty = format == Format::Csv
-                && matches!(v, Value::String(s) if s.is_empty())
+            let csv_empty = format == Format::Csv && matches!(v, Value::String(s) if s.is_empty())
                 || format == Format::Csv && matches!(v, Value::Binary(b) if b.is_empty());
             return v.is_null() || csv_empty;
         }
@@ -324,23 +337,35 @@ fn value_matches(format: Format, col: &Column, reader_type: &str, v: &Value, got
         }
         (_, Value::String(s)) => text == s,
         (_, Value::Binary(b)) => {
-            base64::engine::general_purpose::STANDARD.decode(text).ok().as_ref() == Some(b)
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()
+                .as_ref()
+                == Some(b)
         }
         (_, Value::Date(d)) => {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(date_to_days).ok() == Some(*d)
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(date_to_days)
+                .ok()
+                == Some(*d)
         }
-        (_, Value::Time(us)) => NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
-            .map(|t| {
-                t.num_seconds_from_midnight() as i64 * 1_000_000 + (t.nanosecond() / 1000) as i64
-            })
-            .ok()
-            == Some(*us),
+        (_, Value::Time(us)) => {
+            NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
+                .map(|t| {
+                    t.num_seconds_from_midnight() as i64 * 1_000_000
+                        + (t.nanosecond() / 1000) as i64
+                })
+                .ok()
+                == Some(*us)
+        }
         (ColumnType::Timestamptz, Value::Timestamp(us)) => instant_micros(text) == *us,
-        (_, Value::Timestamp(us)) => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
-            .map(|n| n.and_utc().timestamp_micros())
-            .ok()
-            == Some(*us),
+        (_, Value::Timestamp(us)) => {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+                .map(|n| n.and_utc().timestamp_micros())
+                .ok()
+                == Some(*us)
+        }
         _ => false,
     }
 }
@@ -368,8 +393,20 @@ fn check_file(doc: &J, format: Format) {
 
     // Types: metadata columns, then the data columns.
     let meta_types: [&str; 5] = match format {
-        Format::Parquet => ["string", "string", "string", "timestamp[us, tz=UTC]", "timestamp[us, tz=UTC]"],
-        Format::Csv => ["VARCHAR", "VARCHAR", "VARCHAR", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITH TIME ZONE"],
+        Format::Parquet => [
+            "string",
+            "string",
+            "string",
+            "timestamp[us, tz=UTC]",
+            "timestamp[us, tz=UTC]",
+        ],
+        Format::Csv => [
+            "VARCHAR",
+            "VARCHAR",
+            "VARCHAR",
+            "TIMESTAMP WITH TIME ZONE",
+            "TIMESTAMP WITH TIME ZONE",
+        ],
         Format::Json => ["str"; 5],
     };
     assert_eq!(types[..5], meta_types, "{file}");
@@ -383,15 +420,29 @@ fn check_file(doc: &J, format: Format) {
                 Format::Csv => csv_type(col).to_string(),
                 Format::Json => json_types(col, &rows.iter().map(|r| &r[i]).collect::<Vec<_>>()),
             };
-            (types[5 + i] != expected)
-                .then(|| format!("{}: reader {:?}, expected {expected:?}", col.name, types[5 + i]))
+            (types[5 + i] != expected).then(|| {
+                format!(
+                    "{}: reader {:?}, expected {expected:?}",
+                    col.name,
+                    types[5 + i]
+                )
+            })
         })
         .collect();
-    assert!(wrong_types.is_empty(), "{file}: column types differ:\n{}", wrong_types.join("\n"));
+    assert!(
+        wrong_types.is_empty(),
+        "{file}: column types differ:\n{}",
+        wrong_types.join("\n")
+    );
     if format == Format::Parquet {
         let md = &doc["field_metadata"];
         for col in &schema.columns {
-            assert_eq!(md[&col.name]["rtdp.type"], col.ty.as_str(), "{file}: {}", col.name);
+            assert_eq!(
+                md[&col.name]["rtdp.type"],
+                col.ty.as_str(),
+                "{file}: {}",
+                col.name
+            );
         }
         assert_eq!(md["_source_ts"]["rtdp.type"], "timestamptz");
     }
@@ -405,9 +456,21 @@ fn check_file(doc: &J, format: Format) {
         let ev = event(&schema, n, values.clone());
         assert_eq!(got[0], ev.event_id.as_str(), "{file}: row {n} _event_id");
         assert_eq!(got[1], ev.op.code(), "{file}: row {n} _op");
-        assert_eq!(got[2], ev.source_position.as_str(), "{file}: row {n} _source_position");
-        assert_eq!(instant_micros(got[3].as_str().unwrap()), ev.source_ts_ms * 1000, "{file}: row {n}");
-        assert_eq!(instant_micros(got[4].as_str().unwrap()), ev.processed_at_ms * 1000, "{file}: row {n}");
+        assert_eq!(
+            got[2],
+            ev.source_position.as_str(),
+            "{file}: row {n} _source_position"
+        );
+        assert_eq!(
+            instant_micros(got[3].as_str().unwrap()),
+            ev.source_ts_ms * 1000,
+            "{file}: row {n}"
+        );
+        assert_eq!(
+            instant_micros(got[4].as_str().unwrap()),
+            ev.processed_at_ms * 1000,
+            "{file}: row {n}"
+        );
         for (i, (col, v)) in schema.columns.iter().zip(values).enumerate() {
             assert!(
                 value_matches(format, col, types[5 + i], v, &got[5 + i]),
@@ -426,7 +489,12 @@ fn check_file(doc: &J, format: Format) {
         assert_eq!(text_rows.len(), rows.len());
         for (n, (got, values)) in text_rows.iter().zip(&rows).enumerate() {
             for (i, (col, v)) in schema.columns.iter().zip(values).enumerate() {
-                assert_eq!(got[5 + i], csv_text(col, v), "{file}: row {n} column {} text", col.name);
+                assert_eq!(
+                    got[5 + i],
+                    csv_text(col, v),
+                    "{file}: row {n} column {} text",
+                    col.name
+                );
             }
         }
     }
@@ -434,11 +502,15 @@ fn check_file(doc: &J, format: Format) {
 
 #[test]
 fn every_format_and_compression_reads_back_with_independent_readers() {
-    let dir = tempfile::tempdir().unwrap();
+    // RTDP_SINK_READBACK_DIR=<empty dir> keeps the files for a look.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("RTDP_SINK_READBACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let combos = combos();
     let files: Vec<PathBuf> = combos
         .iter()
-        .map(|&(f, c)| write_file(dir.path(), f, c))
+        .map(|&(f, c)| write_file(&dir, f, c))
         .collect();
     let docs = read_with_python(&files);
     assert_eq!(docs.len(), files.len());
@@ -514,7 +586,10 @@ fn sink_throughput() {
             compression,
             parquet_row_group_bytes: SinkOptions::DEFAULT_PARQUET_ROW_GROUP_BYTES,
         };
-        let path = dir.path().join(format!("bench-{format:?}-{compression:?}.{}", sink::extension(&opts)));
+        let path = dir.path().join(format!(
+            "bench-{format:?}-{compression:?}.{}",
+            sink::extension(&opts)
+        ));
         let start = Instant::now();
         let mut s = sink::open(&path, bench_schema(), &opts).unwrap();
         let mut estimate = 0;

@@ -72,10 +72,10 @@ def read_parquet(path):
 
 def arrow_rows(rel):
     # Through arrow: duckdb's own fetch of TIMESTAMPTZ needs pytz, pyarrow's does not.
-    if hasattr(rel, "fetch_arrow_table"):
-        table = rel.fetch_arrow_table()
-    else:
-        table = rel.arrow()
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        if hasattr(rel, name):
+            table = getattr(rel, name)()
+            break
     if hasattr(table, "read_all"):
         table = table.read_all()
     cols = [[render(v) for v in c.to_pylist()] for c in table.columns]
