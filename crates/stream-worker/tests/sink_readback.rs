@@ -306,8 +306,12 @@ fn floats_equal(a: f64, b: f64) -> bool {
 fn value_matches(format: Format, col: &Column, reader_type: &str, v: &Value, got: &J) -> bool {
     let text = match got {
         J::Null => {
-            let csv_empty = format == Format::Csv && matches!(v, Value::String(s) if s.is_empty())
-                || format == Format::Csv && matches!(v, Value::Binary(b) if b.is_empty());
+            let csv_empty = format == Format::Csv
+                && match v {
+                    Value::String(s) => s.is_empty(),
+                    Value::Binary(b) => b.is_empty(),
+                    _ => false,
+                };
             return v.is_null() || csv_empty;
         }
         J::String(s) => s.as_str(),

@@ -34,12 +34,12 @@
 //! |---|---|---|---|
 //! | boolean | `true`/`false` | `true`/`false` | Boolean |
 //! | int8..int64 | number | digits | Int8/16/32/64 |
-//! | float32/64 | number; `"NaN"`, `"Infinity"`, `"-Infinity"` | shortest round-trip; `NaN`, `Infinity`, `-Infinity` | Float32/64 |
+//! | float32/64 | number; `"NaN"`, `"Infinity"`, `"-Infinity"` | shortest round-trip; `NaN`, `Infinity`, `-Infinity` | Float32/64 (float32 rounds the f64 held to f32) |
 //! | decimal(p,s) | string with exact digits | exact digits | Decimal128(p,s) (p defaults to 38, s to 0); Utf8 text when p > 38, s < 0 or s > p |
 //! | string, json | string | text | Utf8 |
 //! | binary | base64 string | base64 | Binary |
 //! | date | `"YYYY-MM-DD"` | same | Date32 |
-//! | time | `"HH:MM:SS[.ffffff]"` | same | Time64(µs) |
+//! | time (00:00:00..=24:00:00) | `"HH:MM:SS[.ffffff]"` | same | Time64(µs) |
 //! | timestamp | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` | same | Timestamp(µs) |
 //! | timestamptz | same with `Z` (UTC) | same | Timestamp(µs, "UTC") |
 //!

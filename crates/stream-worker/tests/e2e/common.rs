@@ -42,7 +42,11 @@ pub fn set(env: &mut Vec<(String, String)>, k: &str, v: &str) {
 impl Worker {
     pub fn start(env: &[(String, String)], log: &Path) -> Worker {
         let port = free_port();
-        let logf = fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let logf = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
         let mut cmd = Command::new(WORKER);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -55,7 +59,11 @@ impl Worker {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn stream-worker");
-        Worker { child: ChildGuard::new(child), port, log: log.to_path_buf() }
+        Worker {
+            child: ChildGuard::new(child),
+            port,
+            log: log.to_path_buf(),
+        }
     }
 
     /// GET a path of the health server: (status code, body).
@@ -82,7 +90,9 @@ impl Worker {
 
     pub fn status(&self) -> Option<serde_json::Value> {
         let (code, body) = self.get("/status")?;
-        (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+        (code == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
     }
 
     /// Partitions this worker owns, per `/status`.
@@ -97,7 +107,9 @@ impl Worker {
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
-        wait_until(timeout, "worker ready", || matches!(self.get("/health/ready"), Some((200, _))));
+        wait_until(timeout, "worker ready", || {
+            matches!(self.get("/health/ready"), Some((200, _)))
+        });
     }
 
     /// SIGTERM and wait for the exit; returns the exit code.
@@ -115,13 +127,23 @@ impl Worker {
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // The server may answer chunked; bodies here are small, strip chunk framing.
-    let body = if buf.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if buf
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(&body)
     } else {
         body
@@ -162,7 +184,8 @@ pub fn data_files(out: &Path) -> Vec<PathBuf> {
     walk(out, &mut files);
     files.retain(|p| {
         let rel = p.strip_prefix(out).unwrap_or(p);
-        !rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('_'))
+        !rel.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('_'))
     });
     files.sort();
     files
@@ -201,16 +224,22 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
             .unwrap_or_else(|e| panic!("partial gzip {}: {e}", path.display()));
         s
     } else if name.ends_with(".zst") {
-        zstd::decode_all(&raw[..]).unwrap_or_else(|e| panic!("partial zstd {}: {e}", path.display()))
+        zstd::decode_all(&raw[..])
+            .unwrap_or_else(|e| panic!("partial zstd {}: {e}", path.display()))
     } else {
         raw
     };
-    assert!(text.is_empty() || text.ends_with(b"\n"), "partial file (no final newline): {}", path.display());
+    assert!(
+        text.is_empty() || text.ends_with(b"\n"),
+        "partial file (no final newline): {}",
+        path.display()
+    );
     BufReader::new(&text[..])
         .lines()
         .map(|l| {
             let l = l.expect("utf8 line");
-            serde_json::from_str(&l).unwrap_or_else(|e| panic!("partial or bad line in {}: {e}", path.display()))
+            serde_json::from_str(&l)
+                .unwrap_or_else(|e| panic!("partial or bad line in {}: {e}", path.display()))
         })
         .collect()
 }
@@ -231,7 +260,10 @@ pub fn committed_event_ids(out: &Path) -> HashMap<String, usize> {
 pub fn assert_exactly_once(out: &Path, n: u64) {
     let ids = committed_event_ids(out);
     let doubled: Vec<_> = ids.iter().filter(|(_, c)| **c > 1).take(5).collect();
-    assert!(doubled.is_empty(), "events committed more than once: {doubled:?}");
+    assert!(
+        doubled.is_empty(),
+        "events committed more than once: {doubled:?}"
+    );
     let mut missing = 0;
     for i in 0..n {
         if !ids.contains_key(&rtdp_testkit::gen::order_event(i).event_id) {

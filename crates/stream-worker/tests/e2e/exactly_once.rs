@@ -40,35 +40,50 @@ fn sigkill_at_random_instants_loses_nothing_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let log = dir.path().join("worker.log");
-    let env = chaos_env(&topic, "eo-kill", &out);
+    let mut env = chaos_env(&topic, "eo-kill", &out);
+    // Static membership: a restarted worker gets its partitions back at once instead of
+    // waiting for the killed member's session to time out.
+    set(
+        &mut env,
+        "PIPELINE_KAFKA_PROPERTIES_GROUP_INSTANCE_ID",
+        "chaos-worker-1",
+    );
     const N: u64 = 100_000;
 
-    produce_orders(&topic, 0..40_000);
     let mut rng = rand::rng();
-    let kills = 12;
+    let kills: u64 = 12;
     for round in 0..kills {
         let mut w = Worker::start(&env, &log);
         // Load arrives while the worker is being killed and restarted.
         match round {
-            3 => produce_orders(&topic, 40_000..80_000),
-            6 => {
-                produce_orders(&topic, 80_000..N);
-                // An at-least-once producer re-sends a batch: same events, same positions.
-                produce_orders(&topic, 10_000..12_000);
+            0 | 2 | 4 | 6 | 8 => {
+                produce_orders(&topic, round / 2 * 20_000..(round / 2 + 1) * 20_000)
             }
+            // An at-least-once producer re-sends a batch: same events, same positions.
+            5 => produce_orders(&topic, 10_000..12_000),
             _ => {}
         }
-        // Chaos schedule: kill at a random instant, not to wait for anything.
-        let after = rng.random_range(200..2_500);
+        w.wait_ready(LONG);
+        // Chaos schedule: kill at a random instant while it works, not to wait for anything.
+        let after = rng.random_range(0..1_500);
         std::thread::sleep(Duration::from_millis(after));
         w.child.sigkill();
         assert_no_partial_files(&out);
-        eprintln!("round {round}: killed after {after} ms; {} events committed", committed_event_ids(&out).len());
+        eprintln!(
+            "round {round}: killed after {after} ms; {} events committed",
+            committed_event_ids(&out).len()
+        );
     }
 
     let w = Worker::start(&env, &log);
-    wait_until(LONG, "all events committed", || committed_event_ids(&out).len() as u64 >= N);
-    assert_eq!(w.stop(Duration::from_secs(30)), Some(0), "clean exit after SIGTERM");
+    wait_until(LONG, "all events committed", || {
+        committed_event_ids(&out).len() as u64 >= N
+    });
+    assert_eq!(
+        w.stop(Duration::from_secs(30)),
+        Some(0),
+        "clean exit after SIGTERM"
+    );
     assert_no_partial_files(&out);
     assert_exactly_once(&out, N);
     // A clean shutdown leaves nothing in progress.
@@ -82,7 +97,13 @@ fn sigkill_at_random_instants_loses_nothing_and_doubles_nothing() {
 #[test]
 fn crash_at_every_step_of_the_commit_protocol() {
     let k = kafka();
-    for point in ["before_manifest", "after_manifest", "mid_renames", "after_renames", "before_kafka_commit"] {
+    for point in [
+        "before_manifest",
+        "after_manifest",
+        "mid_renames",
+        "after_renames",
+        "before_kafka_commit",
+    ] {
         let topic = k.unique_topic("eo-step");
         k.create_topic(&topic, 2);
         let dir = tempfile::tempdir().unwrap();
@@ -97,7 +118,12 @@ fn crash_at_every_step_of_the_commit_protocol() {
                 &topic,
                 (0..n).map(|i| {
                     let table = if i % 2 == 0 { "orders" } else { "orders_b" };
-                    let ev = rtdp_testkit::gen::order_event_at("gen", table, i, 1_795_478_400_000 + i as i64);
+                    let ev = rtdp_testkit::gen::order_event_at(
+                        "gen",
+                        table,
+                        i,
+                        1_795_478_400_000 + i as i64,
+                    );
                     let (k, v) = rtdp_testkit::gen::to_record(&ev);
                     (Some(k), v, None)
                 }),
@@ -106,22 +132,40 @@ fn crash_at_every_step_of_the_commit_protocol() {
         let mut crashing = env.clone();
         set(&mut crashing, "RTDP_CRASH_AT", &format!("{point}:2"));
         let mut w = Worker::start(&crashing, &log);
-        let status = w.child.wait_timeout(LONG).expect("worker crashes at the crash point");
-        assert!(!status.success(), "{point}: expected a crash, got {status:?}");
-        assert!(w.log_text().contains(&format!("aborting at {point}")), "{point}: crash point not reached");
+        let status = w
+            .child
+            .wait_timeout(LONG)
+            .expect("worker crashes at the crash point");
+        assert!(
+            !status.success(),
+            "{point}: expected a crash, got {status:?}"
+        );
+        assert!(
+            w.log_text().contains(&format!("aborting at {point}")),
+            "{point}: crash point not reached"
+        );
 
         let w = Worker::start(&env, &log);
         let expected: std::collections::HashSet<String> = (0..n)
             .map(|i| {
                 let table = if i % 2 == 0 { "orders" } else { "orders_b" };
-                rtdp_testkit::gen::order_event_at("gen", table, i, 1_795_478_400_000 + i as i64).event_id
+                rtdp_testkit::gen::order_event_at("gen", table, i, 1_795_478_400_000 + i as i64)
+                    .event_id
             })
             .collect();
-        wait_until(LONG, "all events committed after the crash", || committed_event_ids(&out).len() >= n as usize);
+        wait_until(LONG, "all events committed after the crash", || {
+            committed_event_ids(&out).len() >= n as usize
+        });
         assert_eq!(w.stop(Duration::from_secs(30)), Some(0));
         let ids = committed_event_ids(&out);
         assert!(ids.values().all(|c| *c == 1), "{point}: doubled events");
-        assert_eq!(ids.keys().cloned().collect::<std::collections::HashSet<_>>(), expected, "{point}");
+        assert_eq!(
+            ids.keys()
+                .cloned()
+                .collect::<std::collections::HashSet<_>>(),
+            expected,
+            "{point}"
+        );
     }
 }
 
@@ -134,7 +178,9 @@ fn three_workers_share_partitions_and_survive_one_killed() {
     let out = dir.path().join("out");
     let env = chaos_env(&topic, "eo-group", &out);
     produce_orders(&topic, 0..30_000);
-    let workers: Vec<Worker> = (0..3).map(|i| Worker::start(&env, &dir.path().join(format!("w{i}.log")))).collect();
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| Worker::start(&env, &dir.path().join(format!("w{i}.log"))))
+        .collect();
     wait_until(LONG, "6 partitions spread over 3 workers", || {
         let counts: Vec<usize> = workers.iter().map(|w| w.partitions().len()).collect();
         counts.iter().sum::<usize>() == 6 && counts.iter().all(|c| *c >= 1)
@@ -146,7 +192,9 @@ fn three_workers_share_partitions_and_survive_one_killed() {
     wait_until(LONG, "the survivors take over all 6 partitions", || {
         workers.iter().map(|w| w.partitions().len()).sum::<usize>() == 6
     });
-    wait_until(LONG, "all events committed", || committed_event_ids(&out).len() >= 60_000);
+    wait_until(LONG, "all events committed", || {
+        committed_event_ids(&out).len() >= 60_000
+    });
     for w in workers {
         assert_eq!(w.stop(Duration::from_secs(30)), Some(0));
     }
@@ -167,11 +215,19 @@ fn sigterm_commits_open_files_and_exits_zero() {
     produce_orders(&topic, 0..5_000);
     let w = Worker::start(&env, &dir.path().join("w.log"));
     w.wait_ready(LONG);
-    wait_until(LONG, "all records received", || w.metric("rtdp_records_in_total") >= Some(5_000.0));
-    assert!(data_files(&out).is_empty(), "nothing may be committed before the roll");
+    wait_until(LONG, "all records received", || {
+        w.metric("rtdp_records_in_total") >= Some(5_000.0)
+    });
+    assert!(
+        data_files(&out).is_empty(),
+        "nothing may be committed before the roll"
+    );
     assert_eq!(w.metric("rtdp_open_files"), Some(2.0));
     assert_eq!(w.stop(Duration::from_secs(30)), Some(0));
     assert_exactly_once(&out, 5_000);
     // Kafka's committed offsets follow the files (for lag monitoring).
-    assert_eq!(k.committed_offsets("eo-term", &topic).iter().sum::<i64>(), 5_000);
+    assert_eq!(
+        k.committed_offsets("eo-term", &topic).iter().sum::<i64>(),
+        5_000
+    );
 }
