@@ -233,8 +233,14 @@ def rows(path):
         return pq.ParquetFile(path).metadata.num_rows
     if ".csv" in name:
         # Read every column as text: this counts rows, it does not check types.
+        head = b""
         with pa.input_stream(path, compression="detect") as f:
-            header = f.readline().decode("utf-8").rstrip("\r\n").split(",")
+            while b"\n" not in head:
+                chunk = f.read(65536)
+                if not chunk:
+                    break
+                head += chunk
+        header = head.split(b"\n", 1)[0].decode("utf-8").rstrip("\r").split(",")
         types = {c: pa.string() for c in header}
         table = pacsv.read_csv(
             path,
