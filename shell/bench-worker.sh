@@ -168,14 +168,14 @@ echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F': ' '/model name/ { 
 echo
 printf '| %-8s | %9s | %7s | %8s | %10s | %7s | %8s | %11s | %8s |\n' \
     run events "in s" seconds events/s MB/s "vs plain" "peak RSS MB" "files MB"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ----------: ---------: ----------: \
-    ------------: ---------: ----------: -------------: ----------:
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ----------: --------: ---------: \
+    -----------: --------: ---------: ------------: ---------:
 for row in "${ROWS[@]}"; do
     IFS='|' read -r name s_in s_out rss_mb files_mb <<<"$row"
-    awk -v name="$name" -v n="$N" -v sin="$s_in" -v s="$s_out" -v b="$BYTES" -v p="$PLAIN_S" \
+    awk -v name="$name" -v n="$N" -v tin="$s_in" -v s="$s_out" -v b="$BYTES" -v p="$PLAIN_S" \
         -v rss="$rss_mb" -v f="$files_mb" 'BEGIN {
         printf "| %-8s | %9d | %7.2f | %8.2f | %10.0f | %7.1f | %8.2f | %11d | %8s |\n",
-            name, n, sin, s, n / s, b / 1e6 / s, p / s, rss, f }'
+            name, n, tin, s, n / s, b / 1e6 / s, p / s, rss, f }'
 done
 echo
 echo "plain consumer, timed by itself from its first record: ${plain_own_s:-?} s"
