@@ -273,3 +273,196 @@ pub fn assert_exactly_once(out: &Path, n: u64) {
     assert_eq!(missing, 0, "{missing} of {n} events missing");
     assert_eq!(ids.len() as u64, n, "unexpected extra events");
 }
+
+// ---------------------------------------------------------------------------------------
+// Additions for the format, Debezium, rolling, dead-letter, config and health tests.
+// ---------------------------------------------------------------------------------------
+
+impl Worker {
+    /// Like [`Worker::start`], with command-line arguments (e.g. `--config FILE`).
+    pub fn start_with_args(args: &[&str], env: &[(String, String)], log: &Path) -> Worker {
+        let port = free_port();
+        let logf = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let mut cmd = Command::new(WORKER);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MONITORING_PORT", port.to_string())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn stream-worker");
+        Worker {
+            child: ChildGuard::new(child),
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Waits until the metric (summed over labels) reaches `at_least`.
+    pub fn wait_metric(&self, name: &str, at_least: f64, timeout: Duration) {
+        wait_until(timeout, &format!("{name} >= {at_least}"), || {
+            self.metric(name).is_some_and(|v| v >= at_least)
+        });
+    }
+
+    /// One labelled sample of a metric, e.g. `("rtdp_failed_records_count_total",
+    /// "stage=\"decode\"")`; `None` when absent.
+    pub fn metric_sample(&self, name: &str, labels: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics")?;
+        let want = format!("{name}{{{labels}}}");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .find(|(k, _)| *k == want)
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
+    /// SIGTERM, expect exit code 0 within 60 s, and say so with the log tail otherwise.
+    pub fn stop_ok(self) {
+        let log = self.log.clone();
+        let code = self.stop(Duration::from_secs(60));
+        if code != Some(0) {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            let tail: String = text
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("worker exit code {code:?} after SIGTERM (expected 0); log tail:\n{tail}");
+        }
+    }
+}
+
+/// The independent reader (`tests/py/read_output.py`) over `files`: one document each.
+pub fn read_output(files: &[PathBuf]) -> Vec<serde_json::Value> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let docs = crate::readback_common::read_with_python(files);
+    assert_eq!(docs.len(), files.len(), "one reader document per file");
+    docs
+}
+
+/// `(topic, partition, first offset, last offset)` of a committed file's name.
+pub fn file_offsets(path: &Path) -> (String, i32, i64, i64) {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    stream_worker::layout::parse_final_name(&name)
+        .unwrap_or_else(|| panic!("not a final file name: {}", path.display()))
+}
+
+/// Path of `p` relative to `root`, with `/` separators.
+pub fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Default)]
+struct DeliveryCount {
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl rdkafka::ClientContext for DeliveryCount {}
+
+impl rdkafka::producer::ProducerContext for DeliveryCount {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A producer kept open across sends: for records with a null value (Kafka tombstones),
+/// and for a trickle of records over time.
+pub struct Producer {
+    inner: rdkafka::producer::BaseProducer<DeliveryCount>,
+    topic: String,
+}
+
+impl Producer {
+    pub fn new(topic: &str) -> Producer {
+        let inner = kafka()
+            .client_config()
+            .set("linger.ms", "0")
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "60000")
+            .create_with_context(DeliveryCount::default())
+            .expect("create producer");
+        Producer {
+            inner,
+            topic: topic.to_string(),
+        }
+    }
+
+    /// Queues one record (`value: None` is a tombstone).
+    pub fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>, partition: Option<i32>) {
+        use rdkafka::producer::BaseRecord;
+        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        if let Some(v) = value {
+            rec = rec.payload(v);
+        }
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        loop {
+            match self.inner.send(rec) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    rec = r;
+                    self.inner.poll(Duration::from_millis(20));
+                }
+                Err((e, _)) => panic!("produce to {}: {e}", self.topic),
+            }
+        }
+        self.inner.poll(Duration::ZERO);
+    }
+
+    /// Waits until everything queued is delivered; panics if any record failed.
+    pub fn flush(&self) {
+        use rdkafka::producer::Producer as _;
+        self.inner
+            .flush(Duration::from_secs(60))
+            .expect("flush producer");
+        let failed = self
+            .inner
+            .context()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(failed, 0, "{failed} records were not delivered");
+    }
+}
+
+/// Kafka key and value of generator event `i`.
+pub fn order_record(i: u64) -> (Vec<u8>, Vec<u8>) {
+    rtdp_testkit::gen::to_record(&rtdp_testkit::gen::order_event(i))
+}

@@ -3,3 +3,6 @@
 
 mod common;
 mod exactly_once;
+mod formats;
+#[path = "../readback_common.rs"]
+mod readback_common;
