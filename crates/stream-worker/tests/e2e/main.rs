@@ -5,5 +5,6 @@ mod common;
 mod debezium;
 mod exactly_once;
 mod formats;
+mod rolling;
 #[path = "../readback_common.rs"]
 mod readback_common;
