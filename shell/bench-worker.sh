@@ -128,7 +128,7 @@ run_worker() {
         KAFKA_GROUP_ID="rtdp-bench-$name-$STAMP" OUTPUT_PATH="$out" \
         OUTPUT_FORMAT="$format" OUTPUT_COMPRESSION="$compression" \
         OUTPUT_ROLLING_SIZE=134217728 OUTPUT_ROLLING_INACTIVITY=1000 \
-        MONITORING_PORT="$port" LOG_LEVEL=warn \
+        MONITORING_PORT="$port" LOG_LEVEL=warn NO_COLOR=1 \
         "$REL/stream-worker" >"$wlog" 2>&1 &
     WORKER_PID=$!
     deadline=$((SECONDS + TIMEOUT))

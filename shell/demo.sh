@@ -147,6 +147,7 @@ worker_env=(
     OUTPUT_FORMAT="$FORMAT"
     OUTPUT_ROLLING_INACTIVITY=2000
     MONITORING_PORT="$PORT"
+    NO_COLOR=1
 )
 [[ -n "${OUTPUT_COMPRESSION:-}" ]] && worker_env+=(OUTPUT_COMPRESSION="$OUTPUT_COMPRESSION")
 env "${worker_env[@]}" "$ROOT/target/release/stream-worker" >>"$WORKER_LOG" 2>&1 &
