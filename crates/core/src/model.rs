@@ -179,15 +179,24 @@ pub struct ChangeEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TableSchema {
     pub columns: Vec<Column>,
+    fingerprint: u64,
 }
 
 impl TableSchema {
     pub fn new(columns: Vec<Column>) -> Arc<TableSchema> {
-        Arc::new(TableSchema { columns })
+        let fingerprint = Self::compute_fingerprint(&columns);
+        Arc::new(TableSchema {
+            columns,
+            fingerprint,
+        })
     }
 
-    /// A short stable fingerprint of names and types (FNV-1a 64).
+    /// A short stable fingerprint of names and types (FNV-1a 64), computed once.
     pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    fn compute_fingerprint(columns: &[Column]) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
             for b in bytes {
@@ -197,7 +206,7 @@ impl TableSchema {
             h ^= 0xff;
             h = h.wrapping_mul(0x0100_0000_01b3);
         };
-        for c in &self.columns {
+        for c in columns {
             eat(c.name.as_bytes());
             eat(c.ty.as_str().as_bytes());
             eat(&[c.precision.unwrap_or(0), c.scale.unwrap_or(0) as u8]);

@@ -164,18 +164,6 @@ pub struct ValueError {
     pub found: String,
 }
 
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
-    }
-}
-
 const UNIX_EPOCH_DAY_CE: i32 = 719_163;
 
 /// Days since 1970-01-01 of a date.
@@ -298,12 +286,86 @@ pub fn decimal_digits(unscaled: i128) -> u32 {
     d
 }
 
+/// The kind of JSON scalar handed to a conversion, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    Boolean,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            JsonKind::Boolean => "boolean",
+            JsonKind::Integer => "integer",
+            JsonKind::Number => "number",
+            JsonKind::String => "string",
+            JsonKind::Array => "array",
+            JsonKind::Object => "object",
+        }
+    }
+}
+
+fn two(b: &[u8], i: usize) -> Option<u32> {
+    let (x, y) = (*b.get(i)?, *b.get(i + 1)?);
+    (x.is_ascii_digit() && y.is_ascii_digit()).then(|| ((x - b'0') * 10 + (y - b'0')) as u32)
+}
+
+/// Fast path for `YYYY-MM-DD`.
+fn fast_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = two(b, 0)? * 100 + two(b, 2)?;
+    NaiveDate::from_ymd_opt(y as i32, two(b, 5)?, two(b, 8)?)
+}
+
+/// Fast path for `HH:MM:SS[.f{1,9}]` → microseconds (fraction truncated to micros).
+fn fast_time(b: &[u8]) -> Option<i64> {
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (two(b, 0)?, two(b, 3)?, two(b, 6)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let mut us = 0i64;
+    if b.len() > 8 {
+        if b[8] != b'.' || b.len() == 9 || b.len() > 18 {
+            return None;
+        }
+        let frac = &b[9..];
+        let mut scale = 100_000i64;
+        for d in frac {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            us += (d - b'0') as i64 * scale;
+            scale /= 10;
+        }
+    }
+    Some((h as i64 * 3600 + m as i64 * 60 + sec as i64) * 1_000_000 + us)
+}
+
 fn parse_time_micros(s: &str) -> Option<i64> {
+    if let Some(us) = fast_time(s.as_bytes()) {
+        return Some(us);
+    }
     let t = NaiveTime::parse_from_str(s, "%H:%M:%S%.f").ok()?;
     Some(t.num_seconds_from_midnight() as i64 * 1_000_000 + (t.nanosecond() / 1000) as i64)
 }
 
 fn parse_naive_timestamp_micros(s: &str) -> Option<i64> {
+    if s.len() >= 19 && (s.as_bytes()[10] == b'T' || s.as_bytes()[10] == b' ') {
+        if let (Some(d), Some(t)) = (fast_date(&s[..10]), fast_time(&s.as_bytes()[11..])) {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros() + t);
+        }
+    }
     let n = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
         .ok()?;
@@ -312,6 +374,11 @@ fn parse_naive_timestamp_micros(s: &str) -> Option<i64> {
 
 /// Parses an RFC 3339 / ISO-8601 instant with an offset (`Z` or `+hh:mm`) to UTC micros.
 pub fn parse_instant_micros(s: &str) -> Option<i64> {
+    if let Some(naive) = s.strip_suffix('Z') {
+        if let Some(us) = parse_naive_timestamp_micros(naive) {
+            return Some(us);
+        }
+    }
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
         .ok()
@@ -319,10 +386,8 @@ pub fn parse_instant_micros(s: &str) -> Option<i64> {
 }
 
 impl Value {
-    /// Reads a JSON value (our envelope's encoding, see the module docs) as `col`'s type.
-    pub fn from_json(col: &Column, v: &serde_json::Value) -> Result<Value, ValueError> {
-        use serde_json::Value as J;
-        let err = || ValueError {
+    fn type_error(col: &Column, found: &str) -> ValueError {
+        ValueError {
             column: col.name.clone(),
             expected: match col.ty {
                 ColumnType::Decimal => format!(
@@ -332,15 +397,30 @@ impl Value {
                 ),
                 t => t.to_string(),
             },
-            found: json_kind(v).to_string(),
-        };
-        if v.is_null() {
-            return Ok(Value::Null);
+            found: found.to_string(),
         }
-        let out = match col.ty {
-            ColumnType::Boolean => Value::Bool(v.as_bool().ok_or_else(err)?),
+    }
+
+    fn checked_decimal(
+        col: &Column,
+        unscaled: Option<i128>,
+        kind: &str,
+    ) -> Result<Value, ValueError> {
+        let unscaled = unscaled.ok_or_else(|| Value::type_error(col, kind))?;
+        let precision = col.precision.unwrap_or(MAX_DECIMAL_PRECISION) as u32;
+        if decimal_digits(unscaled) > precision {
+            return Err(Value::type_error(
+                col,
+                "more digits than the precision allows",
+            ));
+        }
+        Ok(Value::Decimal(unscaled))
+    }
+
+    /// Converts a JSON integer for `col` (our envelope's encoding).
+    pub fn from_i64_for(col: &Column, i: i64) -> Result<Value, ValueError> {
+        Ok(match col.ty {
             ColumnType::Int8 | ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => {
-                let i = v.as_i64().ok_or_else(err)?;
                 let ok = match col.ty {
                     ColumnType::Int8 => i8::try_from(i).is_ok(),
                     ColumnType::Int16 => i16::try_from(i).is_ok(),
@@ -348,78 +428,133 @@ impl Value {
                     _ => true,
                 };
                 if !ok {
-                    return Err(ValueError {
-                        found: "integer out of range".into(),
-                        ..err()
-                    });
+                    return Err(Value::type_error(col, "integer out of range"));
                 }
                 Value::Int(i)
             }
-            ColumnType::Float32 | ColumnType::Float64 => match v {
-                J::Number(n) => Value::Float(n.as_f64().ok_or_else(err)?),
-                J::String(s) => match s.as_str() {
-                    "NaN" => Value::Float(f64::NAN),
-                    "Infinity" => Value::Float(f64::INFINITY),
-                    "-Infinity" => Value::Float(f64::NEG_INFINITY),
-                    _ => return Err(err()),
-                },
-                _ => return Err(err()),
-            },
+            ColumnType::Float32 | ColumnType::Float64 => Value::Float(i as f64),
             ColumnType::Decimal => {
                 let scale = col.scale.unwrap_or(0);
-                let unscaled = match v {
-                    J::String(s) => parse_decimal(s, scale).ok_or_else(err)?,
-                    J::Number(n) if n.is_i64() || n.is_u64() => {
-                        parse_decimal(&n.to_string(), scale).ok_or_else(err)?
-                    }
-                    _ => return Err(err()),
+                let unscaled = if scale >= 0 {
+                    10i128
+                        .checked_pow(scale as u32)
+                        .and_then(|m| (i as i128).checked_mul(m))
+                } else {
+                    parse_decimal(&i.to_string(), scale)
                 };
-                let precision = col.precision.unwrap_or(MAX_DECIMAL_PRECISION) as u32;
-                if decimal_digits(unscaled) > precision {
-                    return Err(ValueError {
-                        found: "more digits than the precision allows".into(),
-                        ..err()
-                    });
-                }
-                Value::Decimal(unscaled)
+                return Value::checked_decimal(col, unscaled, "integer");
             }
-            ColumnType::String => Value::String(v.as_str().ok_or_else(err)?.to_string()),
-            ColumnType::Json => match v {
-                J::String(s) => Value::String(s.clone()),
-                other => Value::String(other.to_string()),
+            ColumnType::Json => Value::String(i.to_string()),
+            _ => return Err(Value::type_error(col, "integer")),
+        })
+    }
+
+    /// Converts a JSON non-negative integer beyond i64 for `col`.
+    pub fn from_u64_for(col: &Column, u: u64) -> Result<Value, ValueError> {
+        match i64::try_from(u) {
+            Ok(i) => Value::from_i64_for(col, i),
+            Err(_) => match col.ty {
+                ColumnType::Float32 | ColumnType::Float64 => Ok(Value::Float(u as f64)),
+                ColumnType::Decimal => Value::checked_decimal(
+                    col,
+                    parse_decimal(&u.to_string(), col.scale.unwrap_or(0)),
+                    "integer",
+                ),
+                ColumnType::Json => Ok(Value::String(u.to_string())),
+                _ => Err(Value::type_error(col, "integer out of range")),
             },
-            ColumnType::Binary => {
-                let s = v.as_str().ok_or_else(err)?;
-                Value::Binary(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(s)
-                        .map_err(|_| ValueError {
-                            found: "string that is not base64".into(),
-                            ..err()
-                        })?,
+        }
+    }
+
+    /// Converts a JSON fractional number for `col`.
+    pub fn from_f64_for(col: &Column, f: f64) -> Result<Value, ValueError> {
+        match col.ty {
+            ColumnType::Float32 | ColumnType::Float64 => Ok(Value::Float(f)),
+            ColumnType::Json => Ok(Value::String(
+                serde_json::Number::from_f64(f).map_or_else(|| "null".into(), |n| n.to_string()),
+            )),
+            _ => Err(Value::type_error(col, "number")),
+        }
+    }
+
+    /// Converts a JSON boolean for `col`.
+    pub fn from_bool_for(col: &Column, b: bool) -> Result<Value, ValueError> {
+        match col.ty {
+            ColumnType::Boolean => Ok(Value::Bool(b)),
+            ColumnType::Json => Ok(Value::String(b.to_string())),
+            _ => Err(Value::type_error(col, "boolean")),
+        }
+    }
+
+    /// Converts a JSON string for `col` (decimals, dates, times, base64, …).
+    pub fn from_str_for(col: &Column, s: &str) -> Result<Value, ValueError> {
+        let err = |found: &str| Value::type_error(col, found);
+        Ok(match col.ty {
+            ColumnType::String | ColumnType::Json => Value::String(s.to_string()),
+            ColumnType::Float32 | ColumnType::Float64 => match s {
+                "NaN" => Value::Float(f64::NAN),
+                "Infinity" => Value::Float(f64::INFINITY),
+                "-Infinity" => Value::Float(f64::NEG_INFINITY),
+                _ => return Err(err("string")),
+            },
+            ColumnType::Decimal => {
+                return Value::checked_decimal(
+                    col,
+                    parse_decimal(s, col.scale.unwrap_or(0)),
+                    "string",
                 )
             }
+            ColumnType::Binary => Value::Binary(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| err("string that is not base64"))?,
+            ),
             ColumnType::Date => {
-                let s = v.as_str().ok_or_else(err)?;
-                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ValueError {
-                    found: "string that is not YYYY-MM-DD".into(),
-                    ..err()
-                })?;
+                let d = fast_date(s)
+                    .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                    .ok_or_else(|| err("string that is not YYYY-MM-DD"))?;
                 Value::Date(date_to_days(d))
             }
-            ColumnType::Time => {
-                Value::Time(v.as_str().and_then(parse_time_micros).ok_or_else(err)?)
+            ColumnType::Time => Value::Time(parse_time_micros(s).ok_or_else(|| err("string"))?),
+            ColumnType::Timestamp => {
+                Value::Timestamp(parse_naive_timestamp_micros(s).ok_or_else(|| err("string"))?)
             }
-            ColumnType::Timestamp => Value::Timestamp(
-                v.as_str()
-                    .and_then(parse_naive_timestamp_micros)
-                    .ok_or_else(err)?,
-            ),
             ColumnType::Timestamptz => {
-                Value::Timestamp(v.as_str().and_then(parse_instant_micros).ok_or_else(err)?)
+                Value::Timestamp(parse_instant_micros(s).ok_or_else(|| err("string"))?)
             }
-        };
-        Ok(out)
+            _ => return Err(err("string")),
+        })
+    }
+
+    /// Converts a JSON array or object for `col` (only `json` columns take them; `raw`
+    /// is the value's JSON text).
+    pub fn from_structured_for(
+        col: &Column,
+        kind: JsonKind,
+        raw: &str,
+    ) -> Result<Value, ValueError> {
+        match col.ty {
+            ColumnType::Json => Ok(Value::String(raw.to_string())),
+            _ => Err(Value::type_error(col, kind.as_str())),
+        }
+    }
+
+    /// Reads a JSON value (our envelope's encoding, see the module docs) as `col`'s type.
+    pub fn from_json(col: &Column, v: &serde_json::Value) -> Result<Value, ValueError> {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Ok(Value::Null),
+            J::Bool(b) => Value::from_bool_for(col, *b),
+            J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Value::from_i64_for(col, i),
+                (None, Some(u), _) => Value::from_u64_for(col, u),
+                (_, _, Some(f)) => Value::from_f64_for(col, f),
+                _ => Err(Value::type_error(col, "number")),
+            },
+            J::String(s) => Value::from_str_for(col, s),
+            J::Array(_) => Value::from_structured_for(col, JsonKind::Array, &v.to_string()),
+            J::Object(_) => Value::from_structured_for(col, JsonKind::Object, &v.to_string()),
+        }
     }
 
     /// Encodes the value as JSON, in our envelope's encoding for `col`'s type.

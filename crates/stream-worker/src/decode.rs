@@ -21,10 +21,12 @@ use base64::Engine;
 use rtdp_core::ids;
 use rtdp_core::model::{Op, Position, ProcessedEvent, Source, TableSchema};
 use rtdp_core::types::{
-    parse_instant_micros, Column, ColumnType, Value, ValueError, MAX_DECIMAL_PRECISION,
+    parse_instant_micros, Column, ColumnType, JsonKind, Value, ValueError, MAX_DECIMAL_PRECISION,
 };
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as J};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -96,6 +98,179 @@ pub struct RecordRef<'a> {
     pub offset: i64,
 }
 
+/// Entries of the raw-text schema caches (tables seen recently).
+const COLUMNS_CACHE: usize = 64;
+
+/// The top level of any envelope, each part kept as raw JSON text until needed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    op: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    before: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(rename = "eventId", borrow, default)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    columns: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+/// A Debezium row struct's fields with how to read each, and the interned schema.
+#[derive(Debug)]
+struct ConnectRow {
+    fields: Vec<(Column, Conv)>,
+    table: Arc<TableSchema>,
+}
+
+/// Converts a row object's JSON text straight into typed values in column order.
+/// A missing column is null; a column not in `cols` is an envelope error.
+fn typed_row(cols: &[Column], text: &str, row_key: &str) -> Result<Vec<Value>, DecodeError> {
+    let failed = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = RowSeed {
+        cols,
+        failed: &failed,
+        row_key,
+    };
+    let values = match serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(match failed.into_inner() {
+                Some(f) => f,
+                None => DecodeError::Envelope(format!("{row_key}: {}", e.classify_str())),
+            })
+        }
+    };
+    for (c, v) in cols.iter().zip(&values) {
+        if !c.optional && v.is_null() {
+            return Err(DecodeError::Value(ValueError {
+                column: c.name.clone(),
+                expected: format!("non-null {}", c.ty),
+                found: "null".into(),
+            }));
+        }
+    }
+    Ok(values)
+}
+
+struct RowSeed<'c> {
+    cols: &'c [Column],
+    failed: &'c std::cell::RefCell<Option<DecodeError>>,
+    row_key: &'c str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Vec<Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowSeed<'_> {
+    type Value = Vec<Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of column values")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut values = vec![Value::Null; self.cols.len()];
+        let mut next = 0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let idx = if self.cols.get(next).is_some_and(|c| c.name == key) {
+                next
+            } else {
+                match self.cols.iter().position(|c| c.name == key) {
+                    Some(i) => i,
+                    None => {
+                        *self.failed.borrow_mut() = Some(DecodeError::Envelope(format!(
+                            "{} has column {key:?} that is not in columns",
+                            self.row_key
+                        )));
+                        return Err(A::Error::custom("unknown column"));
+                    }
+                }
+            };
+            next = idx + 1;
+            values[idx] = map.next_value_seed(ValueSeed {
+                col: &self.cols[idx],
+                failed: self.failed,
+            })?;
+        }
+        Ok(values)
+    }
+}
+
+struct ValueSeed<'c> {
+    col: &'c Column,
+    failed: &'c std::cell::RefCell<Option<DecodeError>>,
+}
+
+impl ValueSeed<'_> {
+    fn done<E: serde::de::Error>(&self, r: Result<Value, ValueError>) -> Result<Value, E> {
+        r.map_err(|e| {
+            *self.failed.borrow_mut() = Some(DecodeError::Value(e));
+            E::custom("value does not fit its column")
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.col.ty == ColumnType::Json {
+            // Keep JSON columns as their text: a string's content, anything else verbatim.
+            let raw: &'de RawValue = Deserialize::deserialize(d)?;
+            let t = raw.get();
+            return Ok(match t.as_bytes().first() {
+                Some(b'n') if t == "null" => Value::Null,
+                Some(b'"') => Value::String(
+                    serde_json::from_str::<String>(t).map_err(serde::de::Error::custom)?,
+                ),
+                _ => Value::String(t.to_string()),
+            });
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a column value")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.done(Value::from_bool_for(self.col, v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.done(Value::from_i64_for(self.col, v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.done(Value::from_u64_for(self.col, v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.done(Value::from_f64_for(self.col, v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.done(Value::from_str_for(self.col, v))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        self.done(Value::from_structured_for(self.col, JsonKind::Array, ""))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        self.done(Value::from_structured_for(self.col, JsonKind::Object, ""))
+    }
+}
+
 /// How a Debezium (Connect-schema) value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conv {
@@ -117,6 +292,8 @@ enum Conv {
 #[derive(Debug, Default)]
 pub struct Decoder {
     max_record_bytes: usize,
+    columns_cache: Vec<(Box<str>, Arc<TableSchema>)>,
+    connect_cache: Vec<(Box<str>, String, Arc<ConnectRow>)>,
     schemas: HashMap<Vec<Column>, Arc<TableSchema>>,
     inferred: HashMap<String, HashMap<String, ColumnType>>,
 }
@@ -158,39 +335,182 @@ impl Decoder {
                 limit: self.max_record_bytes,
             });
         }
-        let root: J = serde_json::from_slice(bytes).map_err(|e| {
-            DecodeError::NotJson(format!(
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        if first == Some(b'n') && bytes.trim_ascii() == b"null" {
+            return Ok(Decoded::Skip("tombstone"));
+        }
+        let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data if first != Some(b'{') => {
+                DecodeError::Envelope("top level is not a JSON object".into())
+            }
+            serde_json::error::Category::Data => DecodeError::Envelope(e.to_string()),
+            _ => DecodeError::NotJson(format!(
                 "{} at line {} column {}",
                 e.classify_str(),
                 e.line(),
                 e.column()
-            ))
+            )),
         })?;
-        let J::Object(mut root) = root else {
-            if root.is_null() {
-                return Ok(Decoded::Skip("tombstone"));
-            }
-            return Err(DecodeError::Envelope(
-                "top level is not a JSON object".into(),
-            ));
-        };
         // Debezium with schemas.enable=true: {"schema": {...}, "payload": {...}}
-        if root.contains_key("payload") && root.contains_key("schema") {
-            let schema = root.remove("schema").unwrap_or(J::Null);
-            let payload = root.remove("payload").unwrap_or(J::Null);
+        if let (Some(schema), Some(payload)) = (env.schema, env.payload) {
+            let payload: J = serde_json::from_str(payload.get())
+                .map_err(|e| DecodeError::Envelope(format!("payload: {}", e.classify_str())))?;
             return match payload {
-                J::Object(p) => self.decode_payload(p, Some(&schema), at, now_ms),
+                J::Object(p) => self.decode_payload(p, Some(schema.get()), at, now_ms),
                 J::Null => Ok(Decoded::Skip("tombstone")),
                 _ => Err(DecodeError::Envelope("payload is not an object".into())),
             };
         }
-        self.decode_payload(root, None, at, now_ms)
+        if env.event_id.is_some() {
+            return self.decode_ours(env, now_ms);
+        }
+        let root: J = serde_json::from_slice(bytes)
+            .map_err(|e| DecodeError::NotJson(e.classify_str().to_string()))?;
+        match root {
+            J::Object(root) => self.decode_payload(root, None, at, now_ms),
+            _ => Err(DecodeError::Envelope(
+                "top level is not a JSON object".into(),
+            )),
+        }
+    }
+
+    /// Our own envelope, the hot path: column types from a small cache keyed by the raw
+    /// `columns` text, row values converted straight from the JSON tokens to typed values.
+    fn decode_ours(&mut self, env: Envelope<'_>, now_ms: i64) -> Result<Decoded, DecodeError> {
+        let op_code: Cow<'_, str> = match env.op {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|_| DecodeError::Envelope("op is not a string".into()))?,
+            None => return Err(DecodeError::Envelope("missing op".into())),
+        };
+        let op = match Op::from_code(&op_code) {
+            Some(op) => op,
+            None => return Err(DecodeError::UnknownOp(op_code.into_owned())),
+        };
+        let event_id: Cow<'_, str> = env
+            .event_id
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .filter(|s: &Cow<'_, str>| !s.is_empty())
+            .ok_or_else(|| DecodeError::Envelope("eventId is not a non-empty string".into()))?;
+        let source_raw = env
+            .source
+            .filter(|r| r.get().starts_with('{'))
+            .ok_or_else(|| DecodeError::Envelope("missing source object".into()))?;
+        let src: Source = serde_json::from_str(source_raw.get())
+            .map_err(|e| DecodeError::Envelope(format!("source: {e}")))?;
+        if src.table.is_empty() {
+            return Err(DecodeError::Envelope("source.table is empty".into()));
+        }
+        let row_key = if op == Op::Delete { "before" } else { "after" };
+        let row_raw = if op == Op::Delete {
+            env.before
+        } else {
+            env.after
+        };
+        let row_raw = match row_raw {
+            Some(r) if r.get().starts_with('{') => r,
+            Some(r) if r.get() == "null" => {
+                return Err(DecodeError::Envelope(format!(
+                    "{row_key} is missing or null for op {}",
+                    op.code()
+                )))
+            }
+            None => {
+                return Err(DecodeError::Envelope(format!(
+                    "{row_key} is missing or null for op {}",
+                    op.code()
+                )))
+            }
+            Some(_) => return Err(DecodeError::Envelope(format!("{row_key} is not an object"))),
+        };
+        let columns = env.columns.filter(|c| c.get() != "null");
+        let (schema, values) = match columns {
+            Some(raw) => {
+                let schema = self.columns_schema(raw.get())?;
+                let values = typed_row(&schema.columns, row_raw.get(), row_key)?;
+                (schema, values)
+            }
+            None => {
+                let row: Map<String, J> = serde_json::from_str(row_raw.get()).map_err(|e| {
+                    DecodeError::Envelope(format!("{row_key}: {}", e.classify_str()))
+                })?;
+                let qualified = qualified(src.schema.as_deref().or(src.db.as_deref()), &src.table);
+                self.infer(&qualified, row)?
+            }
+        };
+        let pos = src.position();
+        let position_text = pos.as_ref().map(|p| p.to_string()).unwrap_or_default();
+        let dedup = pos.map(|p| (src.source_key(), p));
+        let source_ts_ms = src.ts_ms;
+        let schema_name = src.schema.or(src.db);
+        Ok(Decoded::Event(Box::new(DecodedEvent {
+            event: ProcessedEvent {
+                event_id: event_id.into_owned(),
+                op,
+                schema_name,
+                table: src.table,
+                schema,
+                values,
+                source_position: position_text,
+                source_ts_ms,
+                processed_at_ms: now_ms,
+            },
+            dedup,
+        })))
+    }
+
+    /// The table schema of a raw `columns` array, from a small most-recently-used cache
+    /// compared by exact text (no hashing of the ~1 KB text per event).
+    fn columns_schema(&mut self, raw: &str) -> Result<Arc<TableSchema>, DecodeError> {
+        if let Some(i) = self
+            .columns_cache
+            .iter()
+            .position(|(text, _)| &**text == raw)
+        {
+            if i != 0 {
+                self.columns_cache.swap(0, i);
+            }
+            return Ok(self.columns_cache[0].1.clone());
+        }
+        let cols: Vec<Column> = serde_json::from_str(raw)
+            .map_err(|e| DecodeError::Envelope(format!("columns: {e}")))?;
+        let schema = self.intern(cols);
+        if self.columns_cache.len() >= COLUMNS_CACHE {
+            self.columns_cache.pop();
+        }
+        self.columns_cache.insert(0, (raw.into(), schema.clone()));
+        Ok(schema)
+    }
+
+    /// Connect schema of `before`/`after` in a Debezium envelope schema, cached by text.
+    fn connect_fields(
+        &mut self,
+        schema_raw: &str,
+        row_key: &str,
+    ) -> Result<Arc<ConnectRow>, DecodeError> {
+        if let Some((_, _, c)) = self
+            .connect_cache
+            .iter()
+            .find(|(text, key, _)| key == row_key && &**text == schema_raw)
+        {
+            return Ok(c.clone());
+        }
+        let schema: J = serde_json::from_str(schema_raw)
+            .map_err(|e| DecodeError::Envelope(format!("schema: {}", e.classify_str())))?;
+        let fields = connect_row_fields(&schema, row_key)?;
+        let table = self.intern(fields.iter().map(|(c, _)| c.clone()).collect());
+        let row = Arc::new(ConnectRow { fields, table });
+        if self.connect_cache.len() >= COLUMNS_CACHE {
+            self.connect_cache.remove(0);
+        }
+        self.connect_cache
+            .push((schema_raw.into(), row_key.to_string(), row.clone()));
+        Ok(row)
     }
 
     fn decode_payload(
         &mut self,
         mut p: Map<String, J>,
-        connect_schema: Option<&J>,
+        connect_schema: Option<&str>,
         at: RecordRef<'_>,
         now_ms: i64,
     ) -> Result<Decoded, DecodeError> {
@@ -210,7 +530,6 @@ impl Decoder {
             _ => return Err(DecodeError::Envelope("missing source object".into())),
         };
         let source = &source;
-        let ours = p.contains_key("eventId");
         let row_key = if op == Op::Delete { "before" } else { "after" };
         let row = match p.remove(row_key) {
             Some(J::Object(r)) => r,
@@ -224,69 +543,15 @@ impl Decoder {
         };
 
         let (schema_name, table, source_ts_ms, dedup, position_text, event_id, schema, values);
-        if ours {
-            let src = Source::deserialize(source.clone())
-                .map_err(|e| DecodeError::Envelope(format!("source: {e}")))?;
-            if src.table.is_empty() {
-                return Err(DecodeError::Envelope("source.table is empty".into()));
-            }
-            let cols = match p.get("columns") {
-                Some(c @ J::Array(_)) => Vec::<Column>::deserialize(c)
-                    .map_err(|e| DecodeError::Envelope(format!("columns: {e}")))?,
-                None | Some(J::Null) => Vec::new(),
-                Some(_) => return Err(DecodeError::Envelope("columns is not an array".into())),
-            };
-            event_id = match p.get("eventId") {
-                Some(J::String(s)) if !s.is_empty() => s.clone(),
-                _ => {
-                    return Err(DecodeError::Envelope(
-                        "eventId is not a non-empty string".into(),
-                    ))
-                }
-            };
-            let qualified = qualified(src.schema.as_deref().or(src.db.as_deref()), &src.table);
-            let (sch, vals) = if cols.is_empty() {
-                self.infer(&qualified, row)?
-            } else {
-                for k in row.keys() {
-                    if !cols.iter().any(|c| &c.name == k) {
-                        return Err(DecodeError::Envelope(format!(
-                            "{row_key} has column {k:?} that is not in columns"
-                        )));
-                    }
-                }
-                let vals = cols
-                    .iter()
-                    .map(|c| Value::from_json(c, row.get(&c.name).unwrap_or(&J::Null)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                for (c, v) in cols.iter().zip(&vals) {
-                    if !c.optional && v.is_null() {
-                        return Err(DecodeError::Value(ValueError {
-                            column: c.name.clone(),
-                            expected: format!("non-null {}", c.ty),
-                            found: "null".into(),
-                        }));
-                    }
-                }
-                (self.intern(cols), vals)
-            };
-            let pos = src.position();
-            position_text = pos.as_ref().map(|p| p.to_string()).unwrap_or_default();
-            dedup = pos.map(|p| (src.source_key(), p));
-            schema_name = src.schema.clone().or(src.db.clone());
-            table = src.table;
-            source_ts_ms = src.ts_ms;
-            schema = sch;
-            values = vals;
-        } else {
+        {
             let s = str_field(source, "schema").or_else(|| str_field(source, "db"));
             let t = str_field(source, "table")
                 .ok_or_else(|| DecodeError::Envelope("source.table is missing".into()))?;
             let qualified = qualified(s.as_deref(), &t);
             let (sch, vals) = match connect_schema {
                 Some(cs) => {
-                    let fields = connect_row_fields(cs, row_key)?;
-                    self.convert_connect(&fields, &row)?
+                    let connect = self.connect_fields(cs, row_key)?;
+                    convert_connect(&connect, &row)?
                 }
                 None => self.infer(&qualified, row)?,
             };
@@ -356,27 +621,26 @@ impl Decoder {
         }
         Ok((self.intern(cols), vals))
     }
+}
 
-    fn convert_connect(
-        &mut self,
-        fields: &[(Column, Conv)],
-        row: &Map<String, J>,
-    ) -> Result<(Arc<TableSchema>, Vec<Value>), DecodeError> {
-        let mut vals = Vec::with_capacity(fields.len());
-        for (col, conv) in fields {
-            let v = row.get(&col.name).unwrap_or(&J::Null);
-            vals.push(connect_value(col, *conv, v)?);
-        }
-        for k in row.keys() {
-            if !fields.iter().any(|(c, _)| &c.name == k) {
-                return Err(DecodeError::Envelope(format!(
-                    "row has field {k:?} that the schema lacks"
-                )));
-            }
-        }
-        let cols = fields.iter().map(|(c, _)| c.clone()).collect();
-        Ok((self.intern(cols), vals))
+fn convert_connect(
+    connect: &ConnectRow,
+    row: &Map<String, J>,
+) -> Result<(Arc<TableSchema>, Vec<Value>), DecodeError> {
+    let fields = &connect.fields;
+    let mut vals = Vec::with_capacity(fields.len());
+    for (col, conv) in fields {
+        let v = row.get(&col.name).unwrap_or(&J::Null);
+        vals.push(connect_value(col, *conv, v)?);
     }
+    for k in row.keys() {
+        if !fields.iter().any(|(c, _)| &c.name == k) {
+            return Err(DecodeError::Envelope(format!(
+                "row has field {k:?} that the schema lacks"
+            )));
+        }
+    }
+    Ok((connect.table.clone(), vals))
 }
 
 fn qualified(schema: Option<&str>, table: &str) -> String {

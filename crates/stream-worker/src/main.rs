@@ -2,6 +2,10 @@
 //! health/metrics server, run the consumer until SIGTERM/SIGINT. Nothing else.
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use rtdp_core::config::{self, PipelineConfig, Service};
 use rtdp_core::health::{self, Health};
 use rtdp_core::model::JobState;

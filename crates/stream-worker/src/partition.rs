@@ -23,20 +23,44 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct FileKey {
-    table: String,
-    day: String,
-    fingerprint: u64,
+/// Which open file an event goes to: table, day of its source commit time, and schema
+/// version. Hashed without allocating (the hot path); [`OpenFile::holds`] settles the
+/// rare hash collision.
+fn file_key(schema_name: Option<&str>, table: &str, day: i64, fingerprint: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ fingerprint;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    eat(schema_name.unwrap_or("").as_bytes());
+    eat(table.as_bytes());
+    eat(&day.to_le_bytes());
+    h
 }
 
 struct OpenFile {
+    schema_name: Option<String>,
+    table: String,
+    day: i64,
     sink: Box<dyn FileSink>,
     tmp_rel: PathBuf,
     final_dir: PathBuf,
     first_offset: i64,
     last_offset: i64,
     schema: Arc<TableSchema>,
+}
+
+impl OpenFile {
+    fn holds(&self, e: &rtdp_core::model::ProcessedEvent, day: i64) -> bool {
+        self.day == day
+            && self.table == e.table
+            && self.schema_name == e.schema_name
+            && (Arc::ptr_eq(&self.schema, &e.schema) || self.schema == e.schema)
+    }
 }
 
 struct OpenDlq {
@@ -79,7 +103,7 @@ pub struct PartitionWriter {
     last_offset: Option<i64>,
     positions: BTreeMap<String, Position>,
     inflight_positions: HashMap<String, Position>,
-    files: HashMap<FileKey, OpenFile>,
+    files: HashMap<u64, OpenFile>,
     dlq: Option<OpenDlq>,
     clock: PartitionClock,
     files_committed: u64,
@@ -183,11 +207,19 @@ impl PartitionWriter {
         } else {
             e.processed_at_ms
         };
-        let key = FileKey {
-            table: e.qualified_table(),
-            day: layout::day_folder(day_ts),
-            fingerprint: e.schema.fingerprint(),
-        };
+        let day = day_ts.div_euclid(86_400_000);
+        let mut key = file_key(
+            e.schema_name.as_deref(),
+            &e.table,
+            day,
+            e.schema.fingerprint(),
+        );
+        while let Some(f) = self.files.get(&key) {
+            if f.holds(e, day) {
+                break;
+            }
+            key = key.wrapping_add(1);
+        }
         if !self.files.contains_key(&key) {
             let ext = sink::extension(&self.opts);
             let tmp_rel = self.next_tmp(ext)?;
@@ -197,11 +229,14 @@ impl PartitionWriter {
                 &self.opts,
             )?;
             self.files.insert(
-                key.clone(),
+                key,
                 OpenFile {
+                    schema_name: e.schema_name.clone(),
+                    table: e.table.clone(),
+                    day,
                     sink: s,
                     tmp_rel,
-                    final_dir: layout::table_day_dir(&key.table, day_ts),
+                    final_dir: layout::table_day_dir(&e.qualified_table(), day_ts),
                     first_offset: offset,
                     last_offset: offset,
                     schema: e.schema.clone(),
@@ -209,7 +244,6 @@ impl PartitionWriter {
             );
         }
         let f = self.files.get_mut(&key).expect("inserted above");
-        debug_assert!(Arc::ptr_eq(&f.schema, &e.schema) || f.schema == e.schema);
         f.sink.write(e)?;
         f.last_offset = offset;
         let size = f.sink.size_estimate();

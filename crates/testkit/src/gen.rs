@@ -63,18 +63,18 @@ pub fn order_values(i: u64) -> Vec<Value> {
         Value::Int((h >> 7) as i64 % 5),
         Value::Decimal(((h >> 11) % 10_000_000) as i128 - 1_000_000),
         Value::Float(((h >> 13) % 100_000) as f64 / 100.0),
-        if h % 7 == 0 {
+        if h.is_multiple_of(7) {
             Value::Null
         } else {
             Value::Float(((h >> 17) % 100) as f64 / 4.0)
         },
         Value::String(STATUSES[(h % 5) as usize].to_string()),
-        if h % 3 == 0 {
+        if h.is_multiple_of(3) {
             Value::Null
         } else {
             Value::String(NOTES[((h >> 3) % 5) as usize].to_string())
         },
-        Value::Bool(h % 2 == 0),
+        Value::Bool(h.is_multiple_of(2)),
         Value::Date(20_000 + (h % 1000) as i32),
         Value::Timestamp(base_us + (i as i64) * 1_000_001),
         Value::Timestamp(base_us + (i as i64) * 999_983),
