@@ -17,8 +17,12 @@ pub use crate::config::LogFormat;
 /// falls back to `info`. Returns false when a global subscriber was already installed.
 pub fn init_logging(level: &str, format: LogFormat) -> bool {
     let filter = filter_for(std::env::var("RUST_LOG").ok().as_deref(), level);
+    // Colours only on a terminal (not in files, journald or container logs).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
