@@ -2,6 +2,7 @@
 //! `rtdp_testkit`), real files, independent readers.
 
 mod common;
+mod config_cli;
 mod dead_letters;
 mod debezium;
 mod exactly_once;
