@@ -7,6 +7,7 @@ mod dead_letters;
 mod debezium;
 mod exactly_once;
 mod formats;
-mod rolling;
+mod health;
 #[path = "../readback_common.rs"]
 mod readback_common;
+mod rolling;
