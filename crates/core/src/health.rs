@@ -57,6 +57,7 @@ struct Inner {
     service: String,
     registry: Registry,
     live: AtomicBool,
+    metrics_enabled: AtomicBool,
     checks: Mutex<BTreeMap<String, bool>>,
     state: Mutex<JobState>,
     started_at: DateTime<Utc>,
@@ -95,6 +96,7 @@ impl Health {
                 service: service.to_owned(),
                 registry: Registry::new(),
                 live: AtomicBool::new(true),
+                metrics_enabled: AtomicBool::new(true),
                 checks: Mutex::new(BTreeMap::new()),
                 state: Mutex::new(JobState::Starting),
                 started_at: Utc::now(),
@@ -122,6 +124,11 @@ impl Health {
     /// Sets liveness (false = "restart me").
     pub fn set_live(&self, ok: bool) {
         self.inner.live.store(ok, Ordering::SeqCst);
+    }
+
+    /// `monitoring.metrics.enabled`: when false, `/metrics` answers 404.
+    pub fn set_metrics_enabled(&self, on: bool) {
+        self.inner.metrics_enabled.store(on, Ordering::SeqCst);
     }
 
     /// Sets the life-cycle state reported by `/status`.
@@ -337,6 +344,13 @@ async fn health_ready(State(health): State<Health>) -> Response {
 }
 
 async fn metrics(State(health): State<Health>) -> Response {
+    if !health.inner.metrics_enabled.load(Ordering::SeqCst) {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "metrics are disabled (monitoring.metrics.enabled=false)\n",
+        )
+            .into_response();
+    }
     let text = health.render_metrics();
     (
         [(

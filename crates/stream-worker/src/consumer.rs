@@ -52,6 +52,14 @@ pub struct WorkerSettings {
     pub roll: RollPolicy,
     pub max_record_bytes: usize,
     pub shutdown_timeout: Duration,
+    /// `output.maxRetries`: retries of a checkpoint commit that failed with an I/O error.
+    pub max_retries: u32,
+    /// `checkpoint.timeoutMs`: a checkpoint slower than this is logged as a warning.
+    pub checkpoint_timeout: Duration,
+    /// `monitoring.alerts.latencyThresholdMs`, evaluated in `/status`.
+    pub latency_alert_ms: u64,
+    /// `monitoring.alerts.checkpointFailureRate`, evaluated in `/status`.
+    pub checkpoint_failure_alert: f64,
 }
 
 struct Shared {
@@ -326,6 +334,7 @@ impl Worker {
                 "records": {"in": m.records_in.get(), "out": m.records_out.get(),
                             "deadLetters": m.dlq_records.get(), "duplicatesDropped": m.duplicates_dropped.get()},
                 "checkpoints": {"count": m.checkpoint_count.get(), "failed": m.checkpoint_failed.get()},
+                "alerts": alerts(&shared),
             })
         }
     }
@@ -519,6 +528,36 @@ fn handle(
     Ok(())
 }
 
+/// The alert rules of the old system, evaluated on this worker's own numbers (the
+/// Prometheus rules in docs/alerts evaluate the same across workers).
+fn alerts(shared: &Shared) -> Vec<serde_json::Value> {
+    let m = &shared.metrics;
+    let s = &shared.settings;
+    let mut out = Vec::new();
+    if let Some(p99) = crate::metrics::histogram_quantile(&m.latency, 0.99) {
+        if p99 > s.latency_alert_ms as f64 {
+            out.push(serde_json::json!({"alert": "latency", "severity": "high",
+                "message": format!("p99 end-to-end latency {p99:.0} ms exceeds monitoring.alerts.latencyThresholdMs ({} ms)", s.latency_alert_ms)}));
+        }
+    }
+    let (ok, failed) = (
+        m.checkpoint_count.get() as f64,
+        m.checkpoint_failed.get() as f64,
+    );
+    if failed > 0.0 && failed / (ok + failed) > s.checkpoint_failure_alert {
+        out.push(serde_json::json!({"alert": "checkpoint_failures", "severity": "high",
+            "message": format!("checkpoint failure rate {:.1}% exceeds monitoring.alerts.checkpointFailureRate ({:.1}%)",
+                100.0 * failed / (ok + failed), 100.0 * s.checkpoint_failure_alert)}));
+    }
+    if m.dlq_records.get() > 0 {
+        out.push(
+            serde_json::json!({"alert": "dead_letters", "severity": "low",
+            "message": format!("{} records in dead letters", m.dlq_records.get())}),
+        );
+    }
+    out
+}
+
 fn checkpoint(
     shared: &Shared,
     consumer: &BaseConsumer<WorkerContext>,
@@ -526,17 +565,42 @@ fn checkpoint(
     reason: RollReason,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let now = now_ms();
     let m = &shared.metrics;
-    let stats = match w.checkpoint(now) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Ok(()),
-        Err(e) => {
-            m.checkpoint_failed.inc();
-            return Err(anyhow!("partition {}: checkpoint failed: {e}", w.partition));
+    let policy = rtdp_core::retry::RetryPolicy {
+        max_attempts: shared.settings.max_retries + 1,
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let mut attempt = 1;
+    let stats = loop {
+        match w.checkpoint(now_ms()) {
+            Ok(Some(s)) => break s,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                m.checkpoint_failed.inc();
+                if !w.retry_safe() || attempt > shared.settings.max_retries {
+                    return Err(anyhow!(
+                        "partition {}: checkpoint failed after {attempt} attempt(s): {e}",
+                        w.partition
+                    ));
+                }
+                let delay = policy.delay(attempt, &mut rand::rng());
+                tracing::warn!(partition = w.partition, attempt, error = %e, delay_ms = delay.as_millis() as u64, "checkpoint commit failed; retrying");
+                // Back-off between attempts at a failing disk, not a wait for a race.
+                std::thread::sleep(delay);
+                attempt += 1;
+            }
         }
     };
     let took = started.elapsed();
+    if took > shared.settings.checkpoint_timeout {
+        tracing::warn!(
+            partition = w.partition,
+            ms = took.as_millis() as u64,
+            "checkpoint took longer than checkpoint.timeoutMs"
+        );
+    }
     m.checkpoint_count.inc();
     m.checkpoint_duration
         .with_label_values(&[reason.as_str()])

@@ -68,6 +68,10 @@ fn settings(cfg: &PipelineConfig) -> WorkerSettings {
         },
         max_record_bytes: o.max_record_bytes as usize,
         shutdown_timeout: std::time::Duration::from_millis(cfg.shutdown.timeout_ms),
+        max_retries: o.max_retries,
+        checkpoint_timeout: std::time::Duration::from_millis(cfg.checkpoint.timeout_ms),
+        latency_alert_ms: cfg.monitoring.alerts.latency_threshold_ms,
+        checkpoint_failure_alert: cfg.monitoring.alerts.checkpoint_failure_rate,
     }
 }
 
@@ -112,6 +116,7 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
     health.set_state(JobState::Starting);
     health.set_ready("partitions_assigned", false);
     health.set_ready("output_writable", false);
+    health.set_metrics_enabled(cfg.monitoring.metrics.enabled);
     let metrics = Metrics::register(health.registry())?;
 
     let root = cfg.output.path.clone();
@@ -129,6 +134,7 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
 
     {
         let stop = stop.clone();
+        let hard_deadline = std::time::Duration::from_millis(cfg.shutdown.timeout_ms + 5_000);
         rt.spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut term), Ok(mut int)) = (
@@ -142,6 +148,12 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
                 _ = int.recv() => tracing::info!("SIGINT received"),
             }
             stop.store(true, Ordering::SeqCst);
+            // The drain honours shutdown.timeoutMs between partitions; should one
+            // checkpoint hang on a stuck disk, stop anyway (what is not committed is
+            // re-consumed on the next start).
+            tokio::time::sleep(hard_deadline).await;
+            tracing::error!("shutdown did not finish within shutdown.timeoutMs + 5 s; exiting");
+            std::process::exit(1);
         });
     }
 

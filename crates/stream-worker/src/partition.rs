@@ -109,6 +109,8 @@ pub struct PartitionWriter {
     files_committed: u64,
     source_ts: Vec<i64>,
     seq: u64,
+    /// A checkpoint whose files are finished but whose commit has not succeeded yet.
+    finishing: Option<(Manifest, CheckpointStats)>,
 }
 
 impl PartitionWriter {
@@ -136,6 +138,7 @@ impl PartitionWriter {
             files_committed: recovered.files_committed,
             source_ts: Vec::new(),
             seq: 0,
+            finishing: None,
         }
     }
 
@@ -314,83 +317,101 @@ impl PartitionWriter {
 
     /// Whether anything was handled since the last commit.
     pub fn dirty(&self) -> bool {
-        self.last_offset
-            .is_some_and(|l| self.committed_next.is_none_or(|n| l + 1 > n))
+        self.finishing.is_some()
+            || self
+                .last_offset
+                .is_some_and(|l| self.committed_next.is_none_or(|n| l + 1 > n))
     }
 
     /// Finishes every open file, commits them and the new offset through the manifest.
     /// On error the epoch is left as is; the caller retries or aborts.
     pub fn checkpoint(&mut self, now_ms: i64) -> Result<Option<CheckpointStats>, SinkError> {
-        let Some(next) = self.pending_next_offset() else {
-            return Ok(None);
-        };
-        if !self.dirty() {
-            return Ok(None);
+        if self.finishing.is_none() {
+            let Some(next) = self.pending_next_offset() else {
+                return Ok(None);
+            };
+            if !self.dirty() {
+                return Ok(None);
+            }
+            let mut stats = CheckpointStats {
+                next_offset: next,
+                ..Default::default()
+            };
+            let mut pending = Vec::new();
+            for (_, f) in self.files.drain() {
+                stats.rows += f.sink.rows();
+                let size = f.sink.finish()?;
+                stats.bytes += size;
+                let ext = sink::extension(&self.opts);
+                let name = layout::final_name(
+                    &self.topic,
+                    self.partition,
+                    f.first_offset,
+                    f.last_offset,
+                    ext,
+                );
+                pending.push(Rename {
+                    from: f.tmp_rel,
+                    to: f.final_dir.join(name),
+                });
+            }
+            if let Some(d) = self.dlq.take() {
+                stats.dead_letters = d.lines;
+                stats.bytes += d.sink.finish()?;
+                let name = layout::final_name(
+                    &self.topic,
+                    self.partition,
+                    d.first_offset,
+                    d.last_offset,
+                    d.ext,
+                );
+                pending.push(Rename {
+                    from: d.tmp_rel,
+                    to: d.final_dir.join(name),
+                });
+            }
+            stats.files = pending.len();
+            let mut positions = self.positions.clone();
+            for (k, p) in &self.inflight_positions {
+                positions.insert(k.clone(), p.clone());
+            }
+            let m = Manifest {
+                version: 1,
+                topic: self.topic.clone(),
+                partition: self.partition,
+                next_offset: next,
+                positions,
+                pending,
+                files_committed: self.files_committed + stats.files as u64,
+                updated_at_ms: now_ms,
+            };
+            self.finishing = Some((m, stats));
         }
-        let mut stats = CheckpointStats {
-            next_offset: next,
-            ..Default::default()
-        };
-        let mut pending = Vec::new();
-        for (_, f) in self.files.drain() {
-            stats.rows += f.sink.rows();
-            let size = f.sink.finish()?;
-            stats.bytes += size;
-            let ext = sink::extension(&self.opts);
-            let name = layout::final_name(
-                &self.topic,
-                self.partition,
-                f.first_offset,
-                f.last_offset,
-                ext,
-            );
-            pending.push(Rename {
-                from: f.tmp_rel,
-                to: f.final_dir.join(name),
-            });
-        }
-        if let Some(d) = self.dlq.take() {
-            stats.dead_letters = d.lines;
-            stats.bytes += d.sink.finish()?;
-            let name = layout::final_name(
-                &self.topic,
-                self.partition,
-                d.first_offset,
-                d.last_offset,
-                d.ext,
-            );
-            pending.push(Rename {
-                from: d.tmp_rel,
-                to: d.final_dir.join(name),
-            });
-        }
-        stats.files = pending.len();
-        let mut positions = self.positions.clone();
-        for (k, p) in &self.inflight_positions {
-            positions.insert(k.clone(), p.clone());
-        }
-        let m = Manifest {
-            version: 1,
-            topic: self.topic.clone(),
-            partition: self.partition,
-            next_offset: next,
-            positions,
-            pending,
-            files_committed: self.files_committed + stats.files as u64,
-            updated_at_ms: now_ms,
-        };
-        self.store.commit(&m)?;
+        // From here on the files are finished and fsynced; the commit is idempotent, so
+        // a failed attempt can be retried (see `retry_safe`).
+        let (m, _) = self.finishing.as_ref().expect("set above");
+        self.store.commit(m)?;
+        let (m, mut stats) = self.finishing.take().expect("set above");
         self.positions = m.positions;
         self.inflight_positions.clear();
         self.files_committed = m.files_committed;
-        self.committed_next = Some(next);
+        self.committed_next = Some(m.next_offset);
         self.clock = PartitionClock::default();
         stats.source_ts_ms = std::mem::take(&mut self.source_ts);
         Ok(Some(stats))
     }
 
+    /// Whether a failed [`checkpoint`](Self::checkpoint) may simply be called again: its
+    /// files are finished and only the manifest commit (idempotent) is left to do.
+    pub fn retry_safe(&self) -> bool {
+        self.finishing.is_some()
+    }
+
     /// Drops the open epoch: open files are deleted, state returns to the last commit.
+    /// Files of a checkpoint whose commit failed are left in place: the manifest may
+    /// already promise them, and recovery rolls them forward or deletes them.
     pub fn abort(&mut self) {
+        self.finishing = None;
         let root = self.store.root().to_path_buf();
         for (_, f) in self.files.drain() {
             drop(f.sink);
@@ -404,5 +425,147 @@ impl PartitionWriter {
         self.last_offset = None;
         self.clock = PartitionClock::default();
         self.source_ts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::DecodedEvent;
+    use crate::sink::{Compression, Format};
+    use rtdp_core::model::{Op, ProcessedEvent};
+    use rtdp_core::types::{Column, ColumnType, Value};
+
+    const POLICY: RollPolicy = RollPolicy {
+        size_bytes: 1 << 30,
+        interval_ms: 1 << 30,
+        inactivity_ms: 1 << 30,
+        checkpoint_interval_ms: 1 << 30,
+    };
+
+    fn writer(root: &std::path::Path) -> PartitionWriter {
+        let opts = SinkOptions {
+            format: Format::Json,
+            compression: Compression::None,
+            parquet_row_group_bytes: 1 << 20,
+        };
+        PartitionWriter::new("t", 0, Store::new(root), opts, POLICY, Recovered::default())
+    }
+
+    fn event(schema: &Arc<TableSchema>, i: u64) -> DecodedEvent {
+        DecodedEvent {
+            event: ProcessedEvent {
+                event_id: format!("e{i}"),
+                op: Op::Create,
+                schema_name: Some("s".into()),
+                table: "x".into(),
+                schema: schema.clone(),
+                values: vec![Value::Int(i as i64)],
+                source_position: i.to_string(),
+                source_ts_ms: 1_795_478_400_000,
+                processed_at_ms: 1_795_478_400_000,
+            },
+            dedup: Some((
+                "src".into(),
+                Position {
+                    commit: i as u128,
+                    tx: String::new(),
+                    index: 0,
+                },
+            )),
+        }
+    }
+
+    fn committed_lines(root: &std::path::Path) -> usize {
+        let dir = root.join("s.x/dt=2026-11-24");
+        std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_failed_commit_is_retried_without_losing_finished_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = TableSchema::new(vec![Column::new("id", ColumnType::Int64)]);
+        let mut w = writer(dir.path());
+        for i in 0..3 {
+            assert_eq!(
+                w.write(i as i64, event(&schema, i), 0).unwrap(),
+                Outcome::Written
+            );
+        }
+        // A file where the manifest folder must go: the commit fails with an I/O error.
+        std::fs::create_dir_all(dir.path().join("_state")).unwrap();
+        std::fs::write(dir.path().join("_state/t"), b"in the way").unwrap();
+        assert!(w.checkpoint(0).is_err());
+        assert!(w.retry_safe() && w.dirty());
+        std::fs::remove_file(dir.path().join("_state/t")).unwrap();
+        let stats = w.checkpoint(0).unwrap().unwrap();
+        assert_eq!((stats.rows, stats.next_offset, stats.files), (3, 3, 1));
+        assert_eq!(committed_lines(dir.path()), 3);
+        assert!(!w.dirty());
+    }
+
+    #[test]
+    fn duplicates_by_position_are_dropped_within_and_across_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = TableSchema::new(vec![Column::new("id", ColumnType::Int64)]);
+        let mut w = writer(dir.path());
+        assert_eq!(w.write(0, event(&schema, 5), 0).unwrap(), Outcome::Written);
+        assert_eq!(
+            w.write(1, event(&schema, 5), 0).unwrap(),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            w.write(2, event(&schema, 4), 0).unwrap(),
+            Outcome::Duplicate
+        );
+        w.checkpoint(0).unwrap();
+        assert_eq!(
+            w.write(3, event(&schema, 5), 0).unwrap(),
+            Outcome::Duplicate
+        );
+        assert_eq!(w.write(4, event(&schema, 6), 0).unwrap(), Outcome::Written);
+        w.checkpoint(0).unwrap();
+        assert_eq!(committed_lines(dir.path()), 2);
+        // A restart recovers the committed positions from the manifest.
+        let rec = Store::new(dir.path()).recover("t", 0).unwrap();
+        assert_eq!(rec.next_offset, Some(5));
+        let opts = SinkOptions {
+            format: Format::Json,
+            compression: Compression::None,
+            parquet_row_group_bytes: 1 << 20,
+        };
+        let mut again = PartitionWriter::new("t", 0, Store::new(dir.path()), opts, POLICY, rec);
+        assert!(!again.accepts(4) && again.accepts(5));
+        assert_eq!(
+            again.write(5, event(&schema, 6), 0).unwrap(),
+            Outcome::Duplicate
+        );
+    }
+
+    #[test]
+    fn abort_deletes_the_open_epoch_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = TableSchema::new(vec![Column::new("id", ColumnType::Int64)]);
+        let mut w = writer(dir.path());
+        w.write(0, event(&schema, 1), 0).unwrap();
+        w.checkpoint(0).unwrap();
+        w.write(1, event(&schema, 2), 0).unwrap();
+        w.abort();
+        let mut tmp = Vec::new();
+        for e in std::fs::read_dir(dir.path().join("_tmp/t+0"))
+            .unwrap()
+            .flatten()
+        {
+            tmp.push(e.path());
+        }
+        assert!(tmp.is_empty(), "{tmp:?}");
+        assert_eq!(committed_lines(dir.path()), 1);
+        assert!(w.accepts(1), "the aborted record is taken again");
     }
 }
