@@ -282,3 +282,54 @@ fn bad_records_of_every_kind_go_to_dead_letters_with_their_bytes() {
         assert_eq!(per_class.get(&c), Some(&PER_CLASS), "{c:?}");
     }
 }
+
+/// A record whose table name cannot become a folder name (Oracle allows 128-byte schema
+/// and table names: `<schema>.<table>` can exceed the 255-byte file-name limit) must not
+/// stop the pipeline: the design sends what cannot be converted to the dead letters.
+#[test]
+#[ignore = "bug: a record whose <schema>.<table> exceeds 255 bytes is written to a file whose commit rename fails with ENAMETOOLONG after the manifest (the commit point) was written: the worker exits 1, and every restart fails in recovery ('recovery failed: File name too long'), so the partition is stuck for good (the good records of that checkpoint are visible only if their rename happened to run before the failing one)"]
+fn a_table_name_too_long_for_a_folder_does_not_stop_the_partition() {
+    let k = kafka();
+    let topic = k.unique_topic("dlq-long-table");
+    k.create_topic(&topic, 1);
+    let mut records = Vec::new();
+    for i in 0..200u64 {
+        let mut ev = order_event(i);
+        if i == 100 {
+            ev.source.table = "t".repeat(300);
+        }
+        let (key, value) = to_record(&ev);
+        records.push((Some(key), value, Some(0)));
+    }
+    k.produce(&topic, records).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut e = env(&topic, "dlq-long-table", &out);
+    set(&mut e, "OUTPUT_ROLLING_INACTIVITY", "300");
+    let log = dir.path().join("w.log");
+    for attempt in 0..2 {
+        // A restart must not help or hurt: the second run finds the state the first left.
+        let mut w = Worker::start(&e, &log);
+        rtdp_testkit::wait_until(
+            LONG,
+            "the good records committed, or the worker gone",
+            || !w.child.is_running() || w.metric("rtdp_records_out_total") >= Some(199.0),
+        );
+        assert!(
+            w.child.is_running(),
+            "attempt {attempt}: the worker exited; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        w.stop_ok();
+    }
+    let ids = committed_event_ids(&out);
+    for i in (0..200u64).filter(|i| *i != 100) {
+        assert_eq!(ids.get(&order_event(i).event_id), Some(&1), "event {i}");
+    }
+    // The long-named one: dead-lettered (or written somewhere readable), not lost.
+    let in_dlq = dlq_files(&out)
+        .iter()
+        .flat_map(|f| json_lines(f))
+        .any(|l| l["offset"] == 100);
+    assert!(in_dlq || ids.contains_key(&order_event(100).event_id));
+}
