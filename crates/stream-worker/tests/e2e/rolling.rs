@@ -271,3 +271,72 @@ fn a_column_change_mid_stream_rolls_to_a_file_with_the_new_schema() {
         }
     }
 }
+
+/// One open file per table (and day, and schema) per partition: a partition carrying
+/// more tables than the process may open files must still make progress (e.g. by
+/// checkpointing early), not fail on every start.
+#[test]
+fn more_tables_than_file_descriptors_still_commit() {
+    let k = kafka();
+    let topic = k.unique_topic("many-tables");
+    k.create_topic(&topic, 1);
+    let n = 600u64;
+    let event = |i: u64| {
+        rtdp_testkit::gen::order_event_at(
+            "gen",
+            &format!("t{}", i % 300),
+            i,
+            1_795_478_400_000 + i as i64,
+        )
+    };
+    k.produce(
+        &topic,
+        (0..n).map(|i| {
+            let (key, value) = to_record(&event(i));
+            (Some(key), value, Some(0))
+        }),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut e = quiet_env(&topic, "many-tables", &out);
+    set(&mut e, "OUTPUT_ROLLING_INACTIVITY", "500");
+    let log = dir.path().join("w.log");
+    let logf = std::fs::File::create(&log).unwrap();
+    let port = rtdp_testkit::free_port();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n 256 && exec '{WORKER}'"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MONITORING_PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    for (k, v) in &e {
+        cmd.env(k, v);
+    }
+    let mut child = rtdp_testkit::ChildGuard::new(cmd.spawn().expect("spawn"));
+    let records_out = || {
+        http_get(port, "/metrics").and_then(|(_, body)| {
+            body.lines()
+                .find(|l| l.starts_with("rtdp_records_out_total "))
+                .and_then(|l| l.rsplit_once(' '))
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+        })
+    };
+    rtdp_testkit::wait_until(LONG, "all rows committed, or the worker gone", || {
+        !child.is_running() || records_out() >= Some(n as f64)
+    });
+    assert!(
+        child.is_running(),
+        "the worker exited; log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    child.sigterm();
+    assert_eq!(child.wait_timeout(LONG).and_then(|s| s.code()), Some(0));
+    let ids = committed_event_ids(&out);
+    assert_eq!(ids.len() as u64, n);
+    assert!((0..n).all(|i| ids.get(&event(i).event_id) == Some(&1)));
+}
