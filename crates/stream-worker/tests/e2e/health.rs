@@ -225,3 +225,30 @@ fn metrics_and_status_show_the_work() {
     assert_eq!(d["topic"], topic.as_str());
     w.stop_ok();
 }
+
+#[test]
+fn without_a_broker_the_worker_is_live_not_ready_and_stops_cleanly() {
+    // A port nobody listens on: the broker never answers.
+    let dead = rtdp_testkit::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut e = env("cdc-events", "health-nobroker", &out);
+    set(
+        &mut e,
+        "KAFKA_BOOTSTRAP_SERVERS",
+        &format!("127.0.0.1:{dead}"),
+    );
+    let mut w = Worker::start(&e, &dir.path().join("w.log"));
+    wait_until(LONG, "/health/live answers 200", || {
+        matches!(w.get("/health/live"), Some((200, _)))
+    });
+    wait_until(LONG, "state running", || {
+        w.status().is_some_and(|s| s["state"] == "running")
+    });
+    let (code, body) = w.get("/health/ready").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(w.child.is_running());
+    let started = std::time::Instant::now();
+    w.stop_ok();
+    eprintln!("stopped {:?} after SIGTERM", started.elapsed());
+}
