@@ -31,7 +31,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 N="${1:-1000000}"
-[[ "$N" =~ ^[0-9]+$ ]] && ((N > 0)) || { echo "usage: $0 [N>0]" >&2; exit 2; }
+if ! [[ "$N" =~ ^[0-9]+$ ]] || ((N == 0)); then echo "usage: $0 [N>0]" >&2; exit 2; fi
 TIMEOUT="${BENCH_TIMEOUT:-900}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 TOPIC="rtdp-bench-$STAMP"
