@@ -15,7 +15,7 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// YAML configuration file (environment variables override it).
-    #[arg(long, short = 'c', env = "RTDP_CONFIG")]
+    #[arg(long, short = 'c', env = "RTDP_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,

@@ -1321,6 +1321,10 @@ fn apply_env(env: &HashMap<String, String>, asm: &mut Assembly) {
             Ok(json) => {
                 asm.set(spec.path, json);
                 asm.sources.insert(spec.path.to_owned(), var.to_owned());
+                // The environment wins: a rejected file value it replaces is no problem.
+                if asm.bad_paths.remove(spec.path) {
+                    asm.errors.retain(|e| e.key != spec.path);
+                }
             }
             Err(rule) => asm.fail(spec.path, format!("{} (from {var})", spec.path), rule),
         }

@@ -104,7 +104,7 @@ impl Source {
     /// The emission-order position of this change, when the source fields carry one.
     ///
     /// Oracle/OceanBase: (commit_scn, txId, index); PostgreSQL: (commit_lsn, "", index);
-    /// MySQL: (binlog file number << 40 | pos, "", index).
+    /// MySQL: (binlog file number << 64 | pos, "", index).
     pub fn position(&self) -> Option<Position> {
         let index = self.index?;
         match self.connector.as_str() {

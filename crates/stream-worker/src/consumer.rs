@@ -215,11 +215,19 @@ impl ConsumerContext for WorkerContext {
                 let mut parts = self.shared.parts();
                 for e in tpl.elements() {
                     if let Some(mut w) = parts.remove(&e.partition()) {
-                        tracing::info!(
-                            topic = e.topic(),
-                            partition = e.partition(),
-                            "partition revoked; open epoch aborted"
-                        );
+                        if w.dirty() {
+                            tracing::info!(
+                                topic = e.topic(),
+                                partition = e.partition(),
+                                "partition revoked; uncommitted records will be re-consumed by its next owner"
+                            );
+                        } else {
+                            tracing::info!(
+                                topic = e.topic(),
+                                partition = e.partition(),
+                                "partition revoked"
+                            );
+                        }
                         w.abort();
                     }
                     let _ = self
@@ -407,6 +415,9 @@ impl Worker {
 
     /// Graceful shutdown: commit what is open, within the deadline; then leave the group.
     fn drain(&mut self) {
+        self.shared
+            .health
+            .set_state(rtdp_core::model::JobState::Draining);
         let deadline = Instant::now() + self.shared.settings.shutdown_timeout;
         tracing::info!("shutting down: committing open files");
         {

@@ -4,7 +4,7 @@
 //! <output.path>/
 //!   <schema>.<table>/dt=YYYY-MM-DD/<topic>+<partition>+<first offset>+<last offset>.<ext>   committed data
 //!   _dlq/dt=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.jsonl[.gz|.zst]                 committed dead letters
-//!   _tmp/<topic>+<partition>/<n>-<table>.<ext>.inprogress                               in-progress (hidden)
+//!   _tmp/<topic>+<partition>/<pid>-<seq>-<offset>.<ext>.inprogress                       in-progress (hidden)
 //!   _state/<topic>/<partition>.json                                                       per-partition manifest
 //! ```
 //! Offsets are zero-padded to 19 digits so names sort in offset order. Folders starting
@@ -23,8 +23,35 @@ pub fn day_folder(ts_ms: i64) -> String {
     format!("dt={}", d.format("%Y-%m-%d"))
 }
 
-/// Replaces path separators and leading dots so a table name can never escape its folder.
+/// Longest file or folder name most file systems take (ext4, xfs, btrfs: 255 bytes).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// `name` itself when it fits in `max` bytes; otherwise its longest prefix that leaves
+/// room for `~` and a 16-hex-digit hash of the whole name, so distinct long names stay
+/// distinct and the result is the same on every run (recovery depends on that).
+pub fn shorten(name: String, max: usize) -> String {
+    if name.len() <= max {
+        return name;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut cut = max.saturating_sub(17);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{h:016x}", &name[..cut])
+}
+
+/// Replaces path separators and leading dots so a table name can never escape its
+/// folder, and shortens it to a valid folder name (see [`shorten`]).
 pub fn safe_component(name: &str) -> String {
+    shorten(safe_chars(name), MAX_NAME_BYTES)
+}
+
+fn safe_chars(name: &str) -> String {
     let mut s: String = name
         .chars()
         .map(|c| {
@@ -41,12 +68,12 @@ pub fn safe_component(name: &str) -> String {
     s
 }
 
-/// Final name of a committed file.
+/// Final name of a committed file (the topic part shortened when the whole name would
+/// not fit in [`MAX_NAME_BYTES`]).
 pub fn final_name(topic: &str, partition: i32, first: i64, last: i64, ext: &str) -> String {
-    format!(
-        "{}+{partition}+{first:019}+{last:019}.{ext}",
-        safe_component(topic)
-    )
+    let rest = format!("+{partition}+{first:019}+{last:019}.{ext}");
+    let topic = shorten(safe_chars(topic), MAX_NAME_BYTES - rest.len());
+    format!("{topic}{rest}")
 }
 
 /// Folder of a table's day, relative to the output root.
@@ -61,7 +88,10 @@ pub fn dlq_day_dir(ts_ms: i64) -> PathBuf {
 
 /// In-progress folder of one partition, relative to the output root.
 pub fn tmp_dir(topic: &str, partition: i32) -> PathBuf {
-    Path::new(TMP_DIR).join(format!("{}+{partition}", safe_component(topic)))
+    Path::new(TMP_DIR).join(shorten(
+        format!("{}+{partition}", safe_chars(topic)),
+        MAX_NAME_BYTES,
+    ))
 }
 
 /// Manifest of one partition, relative to the output root.
@@ -102,6 +132,30 @@ mod tests {
         assert_eq!(
             parse_final_name("x+1+2+3.jsonl.gz"),
             Some(("x".into(), 1, 2, 3))
+        );
+    }
+
+    #[test]
+    fn long_names_are_shortened_deterministically_and_stay_distinct() {
+        let long_table = format!("public.{}", "t".repeat(300));
+        let other = format!("public.{}u", "t".repeat(299));
+        let a = safe_component(&long_table);
+        assert!(a.len() <= MAX_NAME_BYTES && a.starts_with("public.ttt"));
+        assert_eq!(a, safe_component(&long_table));
+        assert_ne!(a, safe_component(&other));
+        let topic = "x".repeat(249);
+        let f = final_name(&topic, 11, 1, 2, "jsonl.zst");
+        assert!(f.len() <= MAX_NAME_BYTES, "{}", f.len());
+        assert!(f.ends_with("+11+0000000000000000001+0000000000000000002.jsonl.zst"));
+        let t = tmp_dir(&topic, 1);
+        assert!(t.file_name().unwrap().len() <= MAX_NAME_BYTES);
+        // Multi-byte characters are never cut in half.
+        let cjk = "表".repeat(200);
+        assert!(safe_component(&cjk).len() <= MAX_NAME_BYTES);
+        // Short names are untouched.
+        assert_eq!(
+            final_name("cdc", 0, 1, 2, "csv"),
+            "cdc+0+0000000000000000001+0000000000000000002.csv"
         );
     }
 

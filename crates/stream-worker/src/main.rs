@@ -27,7 +27,7 @@ use stream_worker::sink::{self, SinkOptions};
 )]
 struct Cli {
     /// YAML configuration file (environment variables override it).
-    #[arg(long, short = 'c', env = "RTDP_CONFIG")]
+    #[arg(long, short = 'c', env = "RTDP_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -126,11 +126,10 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr, server) =
+    let (_addr, server) =
         rt.block_on(health::serve(health.clone(), cfg.monitoring.port, async {
             let _ = rx.await;
         }))?;
-    tracing::info!(%addr, "health and metrics server listening");
 
     {
         let stop = stop.clone();

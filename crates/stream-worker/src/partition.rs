@@ -148,6 +148,15 @@ impl PartitionWriter {
             && self.last_offset.is_none_or(|l| offset > l)
     }
 
+    /// On the first record after a resume from a manifest: how many offsets lie between
+    /// the commit point and this record (None: no gap, or not the first record).
+    pub fn resume_gap(&self, offset: i64) -> Option<i64> {
+        match (self.last_offset, self.committed_next) {
+            (None, Some(n)) if offset > n => Some(offset - n),
+            _ => None,
+        }
+    }
+
     /// The offset the next checkpoint would commit (None: nothing handled yet).
     pub fn pending_next_offset(&self) -> Option<i64> {
         self.last_offset.map(|l| l + 1)

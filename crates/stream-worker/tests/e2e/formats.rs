@@ -419,7 +419,6 @@ fn check_file(
 /// the final file name is `<topic>+<p>+<19 digits>+<19 digits>.<ext>`, about 45 bytes
 /// more, over the usual 255-byte file-name limit.
 #[test]
-#[ignore = "bug: with a valid topic name of 241 characters every checkpoint fails (rename to '<topic>+0+<first>+<last>.jsonl': File name too long, os error 36); the worker exits 1 and never commits anything, and config validation accepts the topic"]
 fn a_long_topic_name_still_commits() {
     let k = kafka();
     let base = k.unique_topic("long");
