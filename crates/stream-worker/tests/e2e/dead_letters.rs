@@ -339,3 +339,61 @@ fn a_table_name_too_long_for_a_folder_does_not_stop_the_partition() {
         .any(|l| l["offset"] == 100);
     assert!(in_dlq || ids.contains_key(&order_event(100).event_id));
 }
+
+/// Dead letters are JSON lines compressed like the data where a stream codec applies
+/// (gzip, zstd), plain otherwise (snappy is Parquet-internal).
+#[test]
+fn dead_letters_follow_the_stream_compression() {
+    let k = kafka();
+    let topic = k.unique_topic("dlq-codec");
+    k.create_topic(&topic, 1);
+    let bad: Vec<Vec<u8>> = CLASSES
+        .iter()
+        .filter(|c| **c != Class::Oversized)
+        .map(|c| c.record(0))
+        .collect();
+    let mut records = Vec::new();
+    for i in 0..20u64 {
+        let (key, value) = to_record(&order_event(i));
+        records.push((Some(key), value, Some(0)));
+        if let Some(b) = bad.get(i as usize) {
+            records.push((None, b.clone(), Some(0)));
+        }
+    }
+    k.produce(&topic, records).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (format, compression, ext) in [
+        ("json", "gzip", ".jsonl.gz"),
+        ("csv", "zstd", ".jsonl.zst"),
+        ("parquet", "zstd", ".jsonl.zst"),
+        ("parquet", "snappy", ".jsonl"),
+    ] {
+        let name = format!("{format}-{compression}");
+        let out = dir.path().join(&name);
+        let mut e = env(&topic, &format!("dlq-codec-{name}"), &out);
+        set(&mut e, "OUTPUT_FORMAT", format);
+        set(&mut e, "OUTPUT_COMPRESSION", compression);
+        set(&mut e, "OUTPUT_ROLLING_INACTIVITY", "300");
+        let w = Worker::start(&e, &dir.path().join(format!("{name}.log")));
+        w.wait_metric("rtdp_records_out_total", 20.0, LONG);
+        w.wait_metric("rtdp_dlq_records_count_total", bad.len() as f64, LONG);
+        w.stop_ok();
+        let files = dlq_files(&out);
+        assert!(!files.is_empty(), "{name}: no dead letters");
+        let mut values = Vec::new();
+        for f in &files {
+            assert!(
+                f.to_string_lossy().ends_with(ext),
+                "{name}: {}",
+                f.display()
+            );
+            for line in json_lines(f) {
+                let v = base64::engine::general_purpose::STANDARD
+                    .decode(line["value"].as_str().unwrap())
+                    .unwrap();
+                values.push(v);
+            }
+        }
+        assert_eq!(values, bad, "{name}: dead-letter values in offset order");
+    }
+}
