@@ -98,6 +98,9 @@ impl Class {
     }
 }
 
+/// Key, value and partition, as `KafkaBroker::produce` takes them.
+type KafkaRecord = (Option<Vec<u8>>, Vec<u8>, Option<i32>);
+
 #[derive(Debug)]
 struct Bad {
     class: Class,
@@ -119,7 +122,7 @@ fn bad_records_of_every_kind_go_to_dead_letters_with_their_bytes() {
             bad_queue.push((c, n));
         }
     }
-    let mut records: Vec<(Option<Vec<u8>>, Vec<u8>, Option<i32>)> = Vec::new();
+    let mut records: Vec<KafkaRecord> = Vec::new();
     let mut expected: BTreeMap<(i32, i64), Bad> = BTreeMap::new();
     let mut next_offset = [0i64; 2];
     let mut push = |key: Vec<u8>, value: Vec<u8>, bad: Option<Class>| {
