@@ -60,6 +60,27 @@ pub struct WorkerSettings {
     pub latency_alert_ms: u64,
     /// `monitoring.alerts.checkpointFailureRate`, evaluated in `/status`.
     pub checkpoint_failure_alert: f64,
+    /// Most in-progress files open at once (all partitions); reaching it commits every
+    /// partition before another file opens. See [`open_files_budget`].
+    pub max_open_files: usize,
+}
+
+/// How many in-progress files the process may keep open: the soft `RLIMIT_NOFILE`
+/// (read from /proc/self/limits) less a reserve for sockets, manifests and librdkafka,
+/// at least 16. 1000 when the limit cannot be read.
+pub fn open_files_budget() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    match soft {
+        Some(n) => n.saturating_sub(128).max(16),
+        None => 1000,
+    }
 }
 
 struct Shared {
@@ -69,6 +90,8 @@ struct Shared {
     health: Health,
     parts: Mutex<BTreeMap<i32, PartitionWriter>>,
     fatal: Mutex<Option<String>>,
+    /// Bumped by every rebalance; tags polled records and new partition writers.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -156,6 +179,7 @@ impl ConsumerContext for WorkerContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
                 let mut parts = self.shared.parts();
                 let s = &self.shared.settings;
                 let assigned: Vec<(String, i32)> = tpl
@@ -184,7 +208,8 @@ impl ConsumerContext for WorkerContext {
                                     s.sink.clone(),
                                     s.roll,
                                     rec,
-                                ),
+                                )
+                                .with_generation(generation),
                             );
                             if let Some(n) = start {
                                 if let Err(err) =
@@ -212,6 +237,7 @@ impl ConsumerContext for WorkerContext {
                 self.shared.update_gauges(&parts);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.shared.generation.fetch_add(1, Ordering::SeqCst);
                 let mut parts = self.shared.parts();
                 for e in tpl.elements() {
                     if let Some(mut w) = parts.remove(&e.partition()) {
@@ -265,7 +291,17 @@ impl ConsumerContext for WorkerContext {
 pub struct Worker {
     consumer: BaseConsumer<WorkerContext>,
     shared: Arc<Shared>,
-    decoder: Decoder,
+    /// One decoder per decoding thread (their caches are not shared).
+    decoders: [Decoder; 2],
+    /// Where the poll thread spent its time (logged at shutdown, for tuning).
+    busy: Busy,
+}
+
+#[derive(Default)]
+struct Busy {
+    poll: Duration,
+    decode: Duration,
+    apply: Duration,
 }
 
 pub fn now_ms() -> i64 {
@@ -305,6 +341,7 @@ impl Worker {
             health,
             parts: Mutex::new(BTreeMap::new()),
             fatal: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
         });
         let consumer: BaseConsumer<WorkerContext> = cfg
             .create_with_context(WorkerContext {
@@ -316,7 +353,11 @@ impl Worker {
             .with_context(|| format!("cannot subscribe to topic {:?}", settings.topic))?;
         Ok(Worker {
             consumer,
-            decoder: Decoder::new(settings.max_record_bytes),
+            decoders: [
+                Decoder::new(settings.max_record_bytes),
+                Decoder::new(settings.max_record_bytes),
+            ],
+            busy: Busy::default(),
             shared,
         })
     }
@@ -363,15 +404,19 @@ impl Worker {
             {
                 break Err(anyhow!(f));
             }
-            match self.consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    if let Err(e) = handle(&self.shared, &self.consumer, &mut self.decoder, &m) {
-                        break Err(e);
-                    }
+            let t0 = Instant::now();
+            let batch = collect_batch(&self.consumer, &self.shared);
+            let t1 = Instant::now();
+            if !batch.is_empty() {
+                let decoded = decode_batch(&mut self.decoders, &batch);
+                let t2 = Instant::now();
+                if let Err(e) = apply_batch(&self.shared, &self.consumer, &batch, decoded) {
+                    break Err(e);
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
-                None => {}
+                self.busy.decode += t2 - t1;
+                self.busy.apply += t2.elapsed();
             }
+            self.busy.poll += t1 - t0;
             if last_tick.elapsed() >= Duration::from_millis(100) {
                 last_tick = Instant::now();
                 if let Err(e) = self.tick(false) {
@@ -419,7 +464,12 @@ impl Worker {
             .health
             .set_state(rtdp_core::model::JobState::Draining);
         let deadline = Instant::now() + self.shared.settings.shutdown_timeout;
-        tracing::info!("shutting down: committing open files");
+        tracing::info!(
+            poll_s = self.busy.poll.as_secs_f64(),
+            decode_s = self.busy.decode.as_secs_f64(),
+            apply_s = self.busy.apply.as_secs_f64(),
+            "shutting down: committing open files (time of the poll thread so far)"
+        );
         {
             let mut parts = self.shared.parts();
             for w in parts.values_mut() {
@@ -466,75 +516,195 @@ impl Worker {
     }
 }
 
-/// One record: decode, de-duplicate, write or dead-letter; roll at once on size.
-fn handle(
+/// Most records taken from the consumer per batch.
+const BATCH: usize = 512;
+/// Below this many records a batch is decoded on the poll thread alone.
+const PARALLEL_MIN: usize = 64;
+
+/// A polled record and the rebalance generation it was polled in.
+struct Polled<'c> {
+    msg: BorrowedMessage<'c>,
+    generation: u64,
+}
+
+/// Waits up to 100 ms for a record, then takes what is already fetched, up to [`BATCH`].
+/// Stops early at a rebalance, so a batch never spans two assignments of a partition
+/// without [`apply_batch`] noticing (see `PartitionWriter::assigned_generation`).
+fn collect_batch<'c>(
+    consumer: &'c BaseConsumer<WorkerContext>,
+    shared: &Shared,
+) -> Vec<Polled<'c>> {
+    let mut batch = Vec::new();
+    let mut timeout = Duration::from_millis(100);
+    while batch.len() < BATCH {
+        let before = shared.generation.load(Ordering::SeqCst);
+        match consumer.poll(timeout) {
+            Some(Ok(msg)) => {
+                let generation = shared.generation.load(Ordering::SeqCst);
+                batch.push(Polled { msg, generation });
+                if generation != before {
+                    break;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka consumer error");
+                break;
+            }
+            None => break,
+        }
+        timeout = Duration::ZERO;
+    }
+    batch
+}
+
+type DecodeResult = Result<Decoded, crate::decode::DecodeError>;
+
+/// Decodes a batch — the pure, CPU-heavy part — on two threads; results keep the order.
+fn decode_batch(decoders: &mut [Decoder; 2], batch: &[Polled<'_>]) -> Vec<DecodeResult> {
+    struct Rec<'a> {
+        payload: Option<&'a [u8]>,
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+    }
+    let recs: Vec<Rec<'_>> = batch
+        .iter()
+        .map(|p| Rec {
+            payload: p.msg.payload(),
+            topic: p.msg.topic(),
+            partition: p.msg.partition(),
+            offset: p.msg.offset(),
+        })
+        .collect();
+    let now = now_ms();
+    let run = |d: &mut Decoder, recs: &[Rec<'_>]| -> Vec<DecodeResult> {
+        recs.iter()
+            .map(|r| {
+                d.decode(
+                    r.payload,
+                    RecordRef {
+                        topic: r.topic,
+                        partition: r.partition,
+                        offset: r.offset,
+                    },
+                    now,
+                )
+            })
+            .collect()
+    };
+    let [first, second] = decoders;
+    if recs.len() < PARALLEL_MIN {
+        return run(first, &recs);
+    }
+    let (head, tail) = recs.split_at(recs.len() / 2);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| run(second, tail));
+        let mut out = run(first, head);
+        match h.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
+
+/// Applies decoded records in poll order: de-duplicate, write or dead-letter; roll at
+/// once on size.
+fn apply_batch(
     shared: &Shared,
     consumer: &BaseConsumer<WorkerContext>,
-    decoder: &mut Decoder,
-    m: &BorrowedMessage<'_>,
+    batch: &[Polled<'_>],
+    decoded: Vec<DecodeResult>,
 ) -> anyhow::Result<()> {
     let now = now_ms();
     let metrics = &shared.metrics;
-    metrics.records_in.inc();
-    metrics.bytes_in.inc_by(m.payload_len() as u64);
     let mut parts = shared.parts();
-    let Some(w) = parts.get_mut(&m.partition()) else {
-        return Ok(());
-    };
-    let offset = m.offset();
-    if !w.accepts(offset) {
-        return Ok(());
-    }
-    let at = RecordRef {
-        topic: m.topic(),
-        partition: m.partition(),
-        offset,
-    };
-    let decoded = decoder.decode(m.payload(), at, now);
-    let failure = match decoded {
-        Ok(Decoded::Event(ev)) => match w.write(offset, *ev, now) {
-            Ok(Outcome::Written) => None,
-            Ok(Outcome::Duplicate) => {
-                metrics.duplicates_dropped.inc();
+    for (p, decoded) in batch.iter().zip(decoded) {
+        let m = &p.msg;
+        metrics.records_in.inc();
+        metrics.bytes_in.inc_by(m.payload_len() as u64);
+        let Some(w) = parts.get_mut(&m.partition()) else {
+            continue;
+        };
+        // Polled before the partition was (re)assigned here: it belongs to an earlier
+        // assignment; the new one re-fetches from its manifest.
+        if p.generation < w.assigned_generation() {
+            continue;
+        }
+        let offset = m.offset();
+        if !w.accepts(offset) {
+            continue;
+        }
+        if let Some(gap) = w.resume_gap(offset) {
+            // Offsets between the commit point and the first record fetched are gone from
+            // Kafka (retention) or were control records/compacted: say so loudly.
+            tracing::warn!(
+                partition = m.partition(),
+                expected = offset - gap,
+                got = offset,
+                "first record after resume is past the committed offset: {gap} offset(s) not in Kafka any more (retention, compaction or transaction markers)"
+            );
+        }
+        if let Ok(Decoded::Event(ev)) = &decoded {
+            if w.needs_new_file(ev) {
+                let open: usize = parts.values().map(PartitionWriter::open_files).sum();
+                if open + 1 >= shared.settings.max_open_files {
+                    tracing::info!(
+                        open,
+                        limit = shared.settings.max_open_files,
+                        "open-file limit reached; committing every partition"
+                    );
+                    for w in parts.values_mut() {
+                        checkpoint(shared, consumer, w, RollReason::OpenFiles)?;
+                    }
+                    shared.update_gauges(&parts);
+                }
+            }
+        }
+        let w = parts.get_mut(&m.partition()).expect("looked up above");
+        let failure = match decoded {
+            Ok(Decoded::Event(ev)) => match w.write(offset, *ev, now) {
+                Ok(Outcome::Written) => None,
+                Ok(Outcome::Duplicate) => {
+                    metrics.duplicates_dropped.inc();
+                    None
+                }
+                Err(SinkError::ValueMismatch { column, expected }) => Some(
+                    crate::decode::DecodeError::Value(rtdp_core::types::ValueError {
+                        column,
+                        expected,
+                        found: "another type".into(),
+                    }),
+                ),
+                Err(e) => return Err(anyhow!("partition {}: write failed: {e}", m.partition())),
+            },
+            Ok(Decoded::Skip(reason)) => {
+                metrics.records_skipped.with_label_values(&[reason]).inc();
+                w.skip(offset, now);
                 None
             }
-            Err(SinkError::ValueMismatch { column, expected }) => Some(
-                crate::decode::DecodeError::Value(rtdp_core::types::ValueError {
-                    column,
-                    expected,
-                    found: "another type".into(),
-                }),
-            ),
-            Err(e) => return Err(anyhow!("partition {}: write failed: {e}", m.partition())),
-        },
-        Ok(Decoded::Skip(reason)) => {
-            metrics.records_skipped.with_label_values(&[reason]).inc();
-            w.skip(offset, now);
-            None
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            metrics
+                .failed_records
+                .with_label_values(&[e.stage().as_str()])
+                .inc();
+            tracing::debug!(partition = m.partition(), offset, stage = e.stage().as_str(), error = %e, "record to dead letters");
+            w.dead_letter(
+                offset,
+                m.key(),
+                m.payload(),
+                m.timestamp().to_millis(),
+                &e,
+                now,
+            )
+            .map_err(|e| anyhow!("partition {}: dead-letter write failed: {e}", m.partition()))?;
         }
-        Err(e) => Some(e),
-    };
-    if let Some(e) = failure {
-        metrics
-            .failed_records
-            .with_label_values(&[e.stage().as_str()])
-            .inc();
-        tracing::debug!(partition = m.partition(), offset, stage = e.stage().as_str(), error = %e, "record to dead letters");
-        w.dead_letter(
-            offset,
-            m.key(),
-            m.payload(),
-            m.timestamp().to_millis(),
-            &e,
-            now,
-        )
-        .map_err(|e| anyhow!("partition {}: dead-letter write failed: {e}", m.partition()))?;
-    }
-    if w.should_roll(now) == Some(RollReason::Size) {
-        let p = m.partition();
-        let w = parts.get_mut(&p).expect("present");
-        checkpoint(shared, consumer, w, RollReason::Size)?;
-        shared.update_gauges(&parts);
+        if w.should_roll(now) == Some(RollReason::Size) {
+            checkpoint(shared, consumer, w, RollReason::Size)?;
+            shared.update_gauges(&parts);
+        }
     }
     Ok(())
 }

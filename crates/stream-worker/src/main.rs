@@ -72,6 +72,7 @@ fn settings(cfg: &PipelineConfig) -> WorkerSettings {
         checkpoint_timeout: std::time::Duration::from_millis(cfg.checkpoint.timeout_ms),
         latency_alert_ms: cfg.monitoring.alerts.latency_threshold_ms,
         checkpoint_failure_alert: cfg.monitoring.alerts.checkpoint_failure_rate,
+        max_open_files: stream_worker::consumer::open_files_budget(),
     }
 }
 

@@ -111,6 +111,8 @@ pub struct PartitionWriter {
     seq: u64,
     /// A checkpoint whose files are finished but whose commit has not succeeded yet.
     finishing: Option<(Manifest, CheckpointStats)>,
+    /// Rebalance generation in which the partition was assigned to this writer.
+    assigned_generation: u64,
 }
 
 impl PartitionWriter {
@@ -139,7 +141,19 @@ impl PartitionWriter {
             source_ts: Vec::new(),
             seq: 0,
             finishing: None,
+            assigned_generation: 0,
         }
+    }
+
+    /// Tags the writer with the rebalance generation that assigned the partition:
+    /// records polled in an earlier generation are not for it.
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.assigned_generation = generation;
+        self
+    }
+
+    pub fn assigned_generation(&self) -> u64 {
+        self.assigned_generation
     }
 
     /// Whether a record at `offset` is new to this partition's committed and open state.
@@ -191,6 +205,34 @@ impl PartitionWriter {
         )))
     }
 
+    /// The open-file slot an event goes to, and its day number.
+    fn slot(&self, e: &rtdp_core::model::ProcessedEvent) -> (u64, i64) {
+        let day_ts = if e.source_ts_ms > 0 {
+            e.source_ts_ms
+        } else {
+            e.processed_at_ms
+        };
+        let day = day_ts.div_euclid(86_400_000);
+        let mut key = file_key(
+            e.schema_name.as_deref(),
+            &e.table,
+            day,
+            e.schema.fingerprint(),
+        );
+        while let Some(f) = self.files.get(&key) {
+            if f.holds(e, day) {
+                break;
+            }
+            key = key.wrapping_add(1);
+        }
+        (key, day)
+    }
+
+    /// Whether writing `ev` would open another file (a new table, day or schema).
+    pub fn needs_new_file(&self, ev: &DecodedEvent) -> bool {
+        !self.files.contains_key(&self.slot(&ev.event).0)
+    }
+
     /// A record that carries no row (tombstone, truncate): handled, nothing written.
     pub fn skip(&mut self, offset: i64, now_ms: i64) {
         self.touch(offset, now_ms);
@@ -219,19 +261,7 @@ impl PartitionWriter {
         } else {
             e.processed_at_ms
         };
-        let day = day_ts.div_euclid(86_400_000);
-        let mut key = file_key(
-            e.schema_name.as_deref(),
-            &e.table,
-            day,
-            e.schema.fingerprint(),
-        );
-        while let Some(f) = self.files.get(&key) {
-            if f.holds(e, day) {
-                break;
-            }
-            key = key.wrapping_add(1);
-        }
+        let (key, day) = self.slot(e);
         if !self.files.contains_key(&key) {
             let ext = sink::extension(&self.opts);
             let tmp_rel = self.next_tmp(ext)?;

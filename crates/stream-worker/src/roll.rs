@@ -38,6 +38,8 @@ pub enum RollReason {
     Checkpoint,
     Inactivity,
     Shutdown,
+    /// The process is at its limit of open files: commit before opening another.
+    OpenFiles,
 }
 
 impl RollReason {
@@ -48,6 +50,7 @@ impl RollReason {
             RollReason::Checkpoint => "checkpoint",
             RollReason::Inactivity => "inactivity",
             RollReason::Shutdown => "shutdown",
+            RollReason::OpenFiles => "open_files",
         }
     }
 }

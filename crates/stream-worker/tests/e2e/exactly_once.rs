@@ -222,7 +222,8 @@ fn sigterm_commits_open_files_and_exits_zero() {
         data_files(&out).is_empty(),
         "nothing may be committed before the roll"
     );
-    assert_eq!(w.metric("rtdp_open_files"), Some(2.0));
+    // The gauge follows within a tick (100 ms).
+    wait_until(LONG, "two open files reported", || w.metric("rtdp_open_files") == Some(2.0));
     assert_eq!(w.stop(Duration::from_secs(30)), Some(0));
     assert_exactly_once(&out, 5_000);
     // Kafka's committed offsets follow the files (for lag monitoring).

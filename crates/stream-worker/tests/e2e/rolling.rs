@@ -276,7 +276,6 @@ fn a_column_change_mid_stream_rolls_to_a_file_with_the_new_schema() {
 /// more tables than the process may open files must still make progress (e.g. by
 /// checkpointing early), not fail on every start.
 #[test]
-#[ignore = "bug: with RLIMIT_NOFILE 256 (ulimit -n 256) and 300 tables in one partition the worker exits 1 with 'partition 0: write failed: file i/o: Too many open files (os error 24)' and fails the same way on every restart: open files per partition are not capped (same with the common 1024 soft limit and ~1000 tables)"]
 fn more_tables_than_file_descriptors_still_commit() {
     let k = kafka();
     let topic = k.unique_topic("many-tables");
