@@ -223,7 +223,9 @@ fn sigterm_commits_open_files_and_exits_zero() {
         "nothing may be committed before the roll"
     );
     // The gauge follows within a tick (100 ms).
-    wait_until(LONG, "two open files reported", || w.metric("rtdp_open_files") == Some(2.0));
+    wait_until(LONG, "two open files reported", || {
+        w.metric("rtdp_open_files") == Some(2.0)
+    });
     assert_eq!(w.stop(Duration::from_secs(30)), Some(0));
     assert_exactly_once(&out, 5_000);
     // Kafka's committed offsets follow the files (for lag monitoring).

@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .set("isolation.level", "read_committed")
         .set("fetch.max.bytes", "52428800")
         .set("queued.max.messages.kbytes", "262144")
+        .set("fetch.queue.backoff.ms", "10")
         .create()?;
     consumer.subscribe(&[&a.topic])?;
     let mut n = 0u64;
