@@ -738,6 +738,57 @@ fn connect_row_fields(schema: &J, row_key: &str) -> Result<Vec<(Column, Conv)>, 
     cols.iter().map(connect_column).collect()
 }
 
+/// Connect/Debezium temporal logical types: (schema name, our type, how to read it).
+const TEMPORAL_LOGICAL_TYPES: &[(&str, ColumnType, Conv)] = &[
+    ("io.debezium.time.Date", ColumnType::Date, Conv::DaysInt),
+    (
+        "org.apache.kafka.connect.data.Date",
+        ColumnType::Date,
+        Conv::DaysInt,
+    ),
+    (
+        "io.debezium.time.Time",
+        ColumnType::Time,
+        Conv::MillisToMicros,
+    ),
+    (
+        "org.apache.kafka.connect.data.Time",
+        ColumnType::Time,
+        Conv::MillisToMicros,
+    ),
+    ("io.debezium.time.MicroTime", ColumnType::Time, Conv::Micros),
+    (
+        "io.debezium.time.NanoTime",
+        ColumnType::Time,
+        Conv::NanosToMicros,
+    ),
+    (
+        "io.debezium.time.Timestamp",
+        ColumnType::Timestamp,
+        Conv::MillisToMicros,
+    ),
+    (
+        "org.apache.kafka.connect.data.Timestamp",
+        ColumnType::Timestamp,
+        Conv::MillisToMicros,
+    ),
+    (
+        "io.debezium.time.MicroTimestamp",
+        ColumnType::Timestamp,
+        Conv::Micros,
+    ),
+    (
+        "io.debezium.time.NanoTimestamp",
+        ColumnType::Timestamp,
+        Conv::NanosToMicros,
+    ),
+    (
+        "io.debezium.time.ZonedTimestamp",
+        ColumnType::Timestamptz,
+        Conv::IsoInstant,
+    ),
+];
+
 fn connect_column(f: &J) -> Result<(Column, Conv), DecodeError> {
     let name = f
         .get("field")
@@ -750,39 +801,14 @@ fn connect_column(f: &J) -> Result<(Column, Conv), DecodeError> {
     let param = |k: &str| params.and_then(|p| p.get(k)).and_then(J::as_str);
     let mut col = Column::new(name, ColumnType::String);
     col.optional = optional;
+    if let Some((_, ty, conv)) = TEMPORAL_LOGICAL_TYPES
+        .iter()
+        .find(|(n, _, _)| *n == logical)
+    {
+        col.ty = *ty;
+        return Ok((col, *conv));
+    }
     let conv = match logical {
-        "io.debezium.time.Date" | "org.apache.kafka.connect.data.Date" => {
-            col.ty = ColumnType::Date;
-            Conv::DaysInt
-        }
-        "io.debezium.time.Time" | "org.apache.kafka.connect.data.Time" => {
-            col.ty = ColumnType::Time;
-            Conv::MillisToMicros
-        }
-        "io.debezium.time.MicroTime" => {
-            col.ty = ColumnType::Time;
-            Conv::Micros
-        }
-        "io.debezium.time.NanoTime" => {
-            col.ty = ColumnType::Time;
-            Conv::NanosToMicros
-        }
-        "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
-            col.ty = ColumnType::Timestamp;
-            Conv::MillisToMicros
-        }
-        "io.debezium.time.MicroTimestamp" => {
-            col.ty = ColumnType::Timestamp;
-            Conv::Micros
-        }
-        "io.debezium.time.NanoTimestamp" => {
-            col.ty = ColumnType::Timestamp;
-            Conv::NanosToMicros
-        }
-        "io.debezium.time.ZonedTimestamp" => {
-            col.ty = ColumnType::Timestamptz;
-            Conv::IsoInstant
-        }
         "org.apache.kafka.connect.data.Decimal" => {
             let scale: i8 = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
             let precision: u8 = param("connect.decimal.precision")
