@@ -41,29 +41,7 @@ pub fn set(env: &mut Vec<(String, String)>, k: &str, v: &str) {
 
 impl Worker {
     pub fn start(env: &[(String, String)], log: &Path) -> Worker {
-        let port = free_port();
-        let logf = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let mut cmd = Command::new(WORKER);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MONITORING_PORT", port.to_string())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("log"))
-            .stderr(logf);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn stream-worker");
-        Worker {
-            child: ChildGuard::new(child),
-            port,
-            log: log.to_path_buf(),
-        }
+        Worker::start_with_args(&[], env, log)
     }
 
     /// GET a path of the health server: (status code, body).
