@@ -676,11 +676,9 @@ datahub:
     ] {
         assert!(!text.contains(leaked), "{leaked} leaked into:\n{text}");
     }
-    assert_has(
-        &e,
-        "database.password",
-        "expected a string, got an integer; quote the value in YAML",
-    );
+    // DATABASE_PASSWORD replaces the rejected file value: the environment wins, so the
+    // file's problem with that key is no problem any more.
+    assert_eq!(e.for_key("database.password").count(), 0, "{text}");
     assert_has(&e, "kafka.saslPassword", "expected a string, got a list");
     assert_has(&e, "kafka.properties.ssl.key.password", "got a mapping");
     assert_has(&e, "datahub.accessKey", "expected a string, got a float");
