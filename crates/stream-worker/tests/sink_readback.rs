@@ -8,7 +8,7 @@
 //! `sink_throughput` (ignored) measures rows/s per format:
 //! `cargo test --release -p stream-worker --test sink_readback -- --ignored --nocapture`.
 
-#[path = "readback_common.rs"]
+#[path = "support/readback_common.rs"]
 mod readback_common;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,6 @@ mod debezium;
 mod exactly_once;
 mod formats;
 mod health;
-#[path = "../readback_common.rs"]
+#[path = "../support/readback_common.rs"]
 mod readback_common;
 mod rolling;
