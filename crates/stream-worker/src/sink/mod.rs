@@ -98,8 +98,9 @@ pub struct SinkOptions {
 }
 
 impl SinkOptions {
-    /// Default Parquet row-group size: 128 MiB.
-    pub const DEFAULT_PARQUET_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
+    /// Default Parquet row-group size: 64 MiB.
+    /// Same as the `output.parquet.rowGroupBytes` default (docs/CONFIGURATION.md).
+    pub const DEFAULT_PARQUET_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 }
 
 impl Default for SinkOptions {
