@@ -2,6 +2,12 @@
 //! and graceful shutdown.
 //!
 //! - Cooperative-sticky assignment, manual commits, `read_committed`.
+//! - **Poll loop**: takes up to 512 already-fetched records per batch, decodes them (the
+//!   pure, CPU-heavy part) on two threads, then applies them one by one in poll order on
+//!   the poll thread — de-duplication, writes, dead letters and rolls are never
+//!   reordered. Each record carries the rebalance generation it was polled in; one
+//!   polled before its partition's current assignment is ignored (the new assignment
+//!   re-fetches from its manifest), so a batch that straddles a rebalance is safe.
 //! - **Assign** (inside the rebalance callback, which runs on the poll thread): for each
 //!   new partition, [`Store::recover`] rolls pending renames forward and deletes
 //!   leftovers, and the partition is assigned *at the manifest's offset* — the files are
