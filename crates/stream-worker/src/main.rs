@@ -79,7 +79,12 @@ fn settings(cfg: &PipelineConfig) -> WorkerSettings {
 /// Creates the output root and proves it writable with a probe file.
 fn probe_output(root: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
-    let probe = root.join(".rtdp-write-probe");
+    // Unique per process: several workers (all pid 1 in their containers) may share the
+    // output volume and probe at the same moment.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let probe = root.join(format!(".rtdp-write-probe-{}-{nanos}", std::process::id()));
     std::fs::write(&probe, b"ok")?;
     std::fs::remove_file(&probe)
 }

@@ -185,6 +185,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_metric_is_documented_in_docs_metrics_md() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/METRICS.md"
+        ))
+        .unwrap();
+        let reg = Registry::new();
+        Metrics::register(&reg).unwrap();
+        // Every family, also those that have no sample yet (labelled ones).
+        for name in [
+            RECORDS_IN,
+            BYTES_IN,
+            RECORDS_OUT,
+            BYTES_OUT,
+            LATENCY,
+            CHECKPOINT_DURATION,
+            CHECKPOINT_COUNT,
+            CHECKPOINT_FAILED,
+            CONSUMER_LAG,
+            OPEN_FILES,
+            DLQ_RECORDS,
+            FAILED_RECORDS,
+            DUPLICATES_DROPPED,
+            RECORDS_SKIPPED,
+            FILES_COMMITTED,
+            ASSIGNED_PARTITIONS,
+        ] {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not in docs/METRICS.md"
+            );
+        }
+        for family in reg.gather() {
+            assert!(
+                doc.contains(family.name()),
+                "{} is not in docs/METRICS.md",
+                family.name()
+            );
+        }
+    }
+
+    #[test]
     fn quantiles_interpolate_within_buckets() {
         let reg = Registry::new();
         let m = Metrics::register(&reg).unwrap();
