@@ -688,6 +688,9 @@ fn apply_batch(
                         found: "another type".into(),
                     }),
                 ),
+                Err(e @ SinkError::Schema(_)) => {
+                    Some(crate::decode::DecodeError::Envelope(e.to_string()))
+                }
                 Err(e) => return Err(anyhow!("partition {}: write failed: {e}", m.partition())),
             },
             Ok(Decoded::Skip(reason)) => {

@@ -124,10 +124,13 @@ pub enum SinkError {
     Parquet(String),
     #[error("arrow: {0}")]
     Arrow(String),
-    /// A combination this sink does not offer (e.g. snappy for JSON lines), or a schema
-    /// it cannot write (a column named like a metadata column). Definite.
+    /// A combination this sink does not offer (e.g. snappy for JSON lines). Definite.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A table schema no file can hold (a column named like a metadata column, or a name
+    /// used twice): the records of that schema belong in the dead letters.
+    #[error("unsupported schema: {0}")]
+    Schema(String),
     /// A row's value does not fit its column's type (or the row does not fit the file's
     /// schema). Names the column and the expected type, never the value.
     #[error("column {column:?}: value does not fit type {expected}")]
@@ -138,7 +141,7 @@ impl SinkError {
     /// True when only the offending row was refused and the sink is still usable (the
     /// record belongs in the dead letters); false when the file must be aborted.
     pub fn is_row_error(&self) -> bool {
-        matches!(self, SinkError::ValueMismatch { .. })
+        matches!(self, SinkError::ValueMismatch { .. } | SinkError::Schema(_))
     }
 }
 
@@ -237,7 +240,7 @@ fn check_names(schema: &TableSchema) -> Result<(), SinkError> {
             } else {
                 "appears twice"
             };
-            return Err(SinkError::Unsupported(format!(
+            return Err(SinkError::Schema(format!(
                 "column name {:?} {what}",
                 c.name
             )));
@@ -806,7 +809,7 @@ mod tests {
             let e = open(&path, TableSchema::new(cols), &opts)
                 .err()
                 .expect("refused");
-            assert!(matches!(e, SinkError::Unsupported(_)), "{e}");
+            assert!(matches!(e, SinkError::Schema(_)) && e.is_row_error(), "{e}");
             assert!(!path.exists());
         }
     }

@@ -400,3 +400,57 @@ fn dead_letters_follow_the_stream_compression() {
         assert_eq!(values, bad, "{name}: dead-letter values in offset order");
     }
 }
+
+/// Regression: a source column named like one of our metadata columns (`_op`) made the
+/// sink refuse to open the file, which was taken for an I/O failure: the worker exited
+/// and failed the same way on every restart. It is a bad record: dead letters, go on.
+#[test]
+fn a_column_named_like_a_metadata_column_is_a_dead_letter() {
+    let k = kafka();
+    let topic = k.unique_topic("dlq-meta-col");
+    k.create_topic(&topic, 1);
+    let mut records = Vec::new();
+    for i in 0..100u64 {
+        let mut ev = order_event(i);
+        if i == 50 {
+            ev.source.table = "clashing".into();
+            ev.columns[7].name = "_op".into();
+            let after = ev.after.as_mut().unwrap();
+            let v = after.shift_remove("status").unwrap();
+            after.insert("_op".into(), v);
+        }
+        let (key, value) = to_record(&ev);
+        records.push((Some(key), value, Some(0)));
+    }
+    k.produce(&topic, records).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut e = env(&topic, "dlq-meta-col", &out);
+    set(&mut e, "OUTPUT_ROLLING_INACTIVITY", "300");
+    let mut w = Worker::start(&e, &dir.path().join("w.log"));
+    rtdp_testkit::wait_until(
+        LONG,
+        "99 rows and 1 dead letter committed, or the worker gone",
+        || {
+            !w.child.is_running()
+                || (w.metric("rtdp_records_out_total") >= Some(99.0)
+                    && w.metric("rtdp_dlq_records_count_total") >= Some(1.0))
+        },
+    );
+    assert!(
+        w.child.is_running(),
+        "the worker exited; log:\n{}",
+        w.log_text()
+    );
+    w.stop_ok();
+    let ids = committed_event_ids(&out);
+    assert_eq!(ids.len(), 99);
+    let dead: Vec<J> = dlq_files(&out).iter().flat_map(|f| json_lines(f)).collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["offset"], 50);
+    assert!(
+        dead[0]["error"].as_str().unwrap().contains("_op"),
+        "{}",
+        dead[0]
+    );
+}
