@@ -21,6 +21,9 @@
 //!   calls run on a private thread with their own runtime).
 
 pub mod gen;
+pub mod postgres;
+
+pub use postgres::{postgres, PgServer};
 
 use std::future::Future;
 use std::path::PathBuf;
