@@ -4,6 +4,8 @@
 #     and libcurl4-openssl-dev: librdkafka 2.12's cmake build includes <curl/curl.h> from
 #     rdkafka_conf.c even with WITH_CURL=0 (`#ifdef` on a macro config.h always defines as
 #     0/1); only the header is needed, nothing links against libcurl.
+#   - PostgreSQL 15 server and client (crates/testkit starts its own server from
+#     /usr/lib/postgresql/15/bin) and the wal2json output plugin (Debian bookworm has it).
 #   - Apache Kafka jars (shell/local-kafka.sh fetch) under $ROOT/.tools/kafka-<version>
 #   - Python venv at $ROOT/.tools/venv with pyarrow and duckdb (independent readers of our files)
 # Prints the paths it set up (one KEY=VALUE per line).
@@ -18,7 +20,8 @@ log() { echo "ensure-tools: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------
 missing=()
-for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev libsasl2-dev python3-venv; do
+for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev libsasl2-dev python3-venv \
+           postgresql-15 postgresql-client-15 postgresql-15-wal2json; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi
