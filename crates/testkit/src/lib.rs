@@ -603,10 +603,20 @@ impl KafkaBroker {
     pub fn end_offsets(&self, topic: &str) -> Vec<i64> {
         (0..self.partition_count(topic))
             .map(|p| {
-                self.meta
-                    .fetch_watermarks(topic, p, OP_TIMEOUT)
-                    .unwrap_or_else(|e| panic!("watermarks of {topic}/{p}: {e}"))
-                    .1
+                // Right after a topic is created the client's metadata may still name no
+                // (or an old) leader: NotLeaderForPartition and the like are transient, so
+                // ask again until OP_TIMEOUT.
+                let deadline = Instant::now() + OP_TIMEOUT;
+                loop {
+                    match self.meta.fetch_watermarks(topic, p, OP_TIMEOUT) {
+                        Ok((_, high)) => break high,
+                        // Poll the condition "leader known" like wait_until does.
+                        Err(_) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(50))
+                        }
+                        Err(e) => panic!("watermarks of {topic}/{p}: {e}"),
+                    }
+                }
             })
             .collect()
     }
