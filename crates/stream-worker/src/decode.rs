@@ -406,14 +406,8 @@ impl Decoder {
         } else {
             env.after
         };
-        let row_raw = match row_raw {
+        let row_raw = match row_raw.filter(|r| r.get() != "null") {
             Some(r) if r.get().starts_with('{') => r,
-            Some(r) if r.get() == "null" => {
-                return Err(DecodeError::Envelope(format!(
-                    "{row_key} is missing or null for op {}",
-                    op.code()
-                )))
-            }
             None => {
                 return Err(DecodeError::Envelope(format!(
                     "{row_key} is missing or null for op {}",
@@ -542,32 +536,19 @@ impl Decoder {
             Some(_) => return Err(DecodeError::Envelope(format!("{row_key} is not an object"))),
         };
 
-        let (schema_name, table, source_ts_ms, dedup, position_text, event_id, schema, values);
-        {
-            let s = str_field(source, "schema").or_else(|| str_field(source, "db"));
-            let t = str_field(source, "table")
-                .ok_or_else(|| DecodeError::Envelope("source.table is missing".into()))?;
-            let qualified = qualified(s.as_deref(), &t);
-            let (sch, vals) = match connect_schema {
-                Some(cs) => {
-                    let connect = self.connect_fields(cs, row_key)?;
-                    convert_connect(&connect, &row)?
-                }
-                None => self.infer(&qualified, row)?,
-            };
-            let foreign = foreign_position(source);
-            position_text = foreign.0;
-            dedup = foreign.1;
-            event_id = match &dedup {
-                Some((key, pos)) => ids::event_id(key, &pos.to_string(), 0),
-                None => ids::record_id(at.topic, at.partition, at.offset),
-            };
-            source_ts_ms = source.get("ts_ms").and_then(J::as_i64).unwrap_or(0);
-            schema_name = s;
-            table = t;
-            schema = sch;
-            values = vals;
-        }
+        let schema_name = str_field(source, "schema").or_else(|| str_field(source, "db"));
+        let table = str_field(source, "table")
+            .ok_or_else(|| DecodeError::Envelope("source.table is missing".into()))?;
+        let (schema, values) = match connect_schema {
+            Some(cs) => convert_connect(&*self.connect_fields(cs, row_key)?, &row)?,
+            None => self.infer(&qualified(schema_name.as_deref(), &table), row)?,
+        };
+        let (position_text, dedup) = foreign_position(source);
+        let event_id = match &dedup {
+            Some((key, pos)) => ids::event_id(key, &pos.to_string(), 0),
+            None => ids::record_id(at.topic, at.partition, at.offset),
+        };
+        let source_ts_ms = source.get("ts_ms").and_then(J::as_i64).unwrap_or(0);
         Ok(Decoded::Event(Box::new(DecodedEvent {
             event: ProcessedEvent {
                 event_id,
@@ -898,14 +879,14 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
             _ => Value::from_json(col, v)?,
         },
         Conv::DaysInt => Value::Date(i32::try_from(int()?).map_err(|_| bad("days since epoch"))?),
-        Conv::MillisToMicros => Value::from_micros(
+        Conv::MillisToMicros => micros_value(
             col.ty,
             int()?
                 .checked_mul(1000)
                 .ok_or_else(|| bad("milliseconds"))?,
         ),
-        Conv::Micros => Value::from_micros(col.ty, int()?),
-        Conv::NanosToMicros => Value::from_micros(col.ty, int()?.div_euclid(1000)),
+        Conv::Micros => micros_value(col.ty, int()?),
+        Conv::NanosToMicros => micros_value(col.ty, int()?.div_euclid(1000)),
         Conv::IsoInstant => Value::Timestamp(
             v.as_str()
                 .and_then(parse_instant_micros)
@@ -955,16 +936,11 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
     })
 }
 
-trait FromMicros {
-    fn from_micros(ty: ColumnType, us: i64) -> Value;
-}
-
-impl FromMicros for Value {
-    fn from_micros(ty: ColumnType, us: i64) -> Value {
-        match ty {
-            ColumnType::Time => Value::Time(us),
-            _ => Value::Timestamp(us),
-        }
+/// A time of day or a timestamp (by the column's type) from microseconds.
+fn micros_value(ty: ColumnType, us: i64) -> Value {
+    match ty {
+        ColumnType::Time => Value::Time(us),
+        _ => Value::Timestamp(us),
     }
 }
 
