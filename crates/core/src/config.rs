@@ -187,6 +187,42 @@ impl SecurityProtocol {
 }
 
 choice! {
+    /// How the collector publishes: Kafka transactions, or an idempotent producer where
+    /// transactions are missing (DataHub).
+    pub enum ProducerMode {
+        /// Each Kafka transaction holds whole source transactions plus the new position.
+        #[default]
+        Transactional = "transactional",
+        /// Idempotent producer, position stored after each acknowledged batch; the
+        /// worker's positional de-duplication keeps files exactly-once.
+        Idempotent = "idempotent",
+    }
+}
+
+choice! {
+    /// Where the collector keeps its position.
+    pub enum OffsetStore {
+        /// A compacted Kafka topic, written in the same transaction as the events.
+        #[default]
+        Kafka = "kafka",
+        /// A JSON file on a persistent volume, replaced atomically after each batch.
+        File = "file",
+    }
+}
+
+choice! {
+    /// Whether the collector reads the captured tables first.
+    pub enum SnapshotMode {
+        /// On first start (no stored position): read every captured table as `op: r`,
+        /// then stream from the snapshot's point.
+        #[default]
+        Initial = "initial",
+        /// Stream changes only, from the replication slot's position.
+        Never = "never",
+    }
+}
+
+choice! {
     /// Output file format.
     pub enum OutputFormat {
         /// JSON lines.
@@ -255,6 +291,8 @@ choice! {
 pub struct PipelineConfig {
     /// The source database (collector only).
     pub database: DatabaseConfig,
+    /// The collector's own settings (name, position store, snapshot, batching).
+    pub collector: CollectorConfig,
     /// The Kafka cluster and topic between collector and worker.
     pub kafka: KafkaConfig,
     /// Alibaba Cloud DataHub over its Kafka protocol, replacing `kafka` when enabled.
@@ -357,6 +395,81 @@ impl DatabaseConfig {
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// `collector.*`: the collector's identity, position store, snapshot and batching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// Unique name of this collector: keys its position, names its Kafka transactional
+    /// id (a second collector with the same name fences the first) and its slot.
+    pub name: String,
+    /// PostgreSQL replication slot; empty = `rtdp_<name>` (non-alphanumerics as `_`).
+    pub slot_name: String,
+    /// Compacted topic holding the positions (key = collector name).
+    pub offsets_topic: String,
+    /// kafka | file.
+    pub offset_store: OffsetStore,
+    /// The position file when `offsetStore` is `file`.
+    pub offset_file: PathBuf,
+    /// transactional | idempotent.
+    pub producer_mode: ProducerMode,
+    /// Partitions of the change topic when the collector creates it.
+    pub topic_partitions: u32,
+    /// Replication factor of the topics the collector creates.
+    pub topic_replication_factor: u32,
+    /// initial | never.
+    pub snapshot_mode: SnapshotMode,
+    /// Rows per snapshot chunk (one Kafka transaction each).
+    pub snapshot_chunk_rows: u64,
+    /// Pause between polls of the change log when it had nothing new.
+    pub poll_interval_ms: u64,
+    /// Changes per poll (whole transactions are never split, so one can exceed it).
+    pub max_batch_changes: u64,
+    /// Kafka `transaction.timeout.ms`.
+    pub transaction_timeout_ms: u64,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            name: "rtdp-collector".into(),
+            slot_name: String::new(),
+            offsets_topic: "rtdp-collector-offsets".into(),
+            offset_store: OffsetStore::Kafka,
+            offset_file: PathBuf::from("./state/collector-offsets.json"),
+            producer_mode: ProducerMode::Transactional,
+            topic_partitions: 3,
+            topic_replication_factor: 1,
+            snapshot_mode: SnapshotMode::Initial,
+            snapshot_chunk_rows: 10_000,
+            poll_interval_ms: 200,
+            max_batch_changes: 20_000,
+            transaction_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// The replication slot name: `slotName`, or `rtdp_<name>` folded to what
+    /// PostgreSQL accepts (lower-case letters, digits, `_`; at most 63 bytes).
+    pub fn effective_slot_name(&self) -> String {
+        if !self.slot_name.trim().is_empty() {
+            return self.slot_name.trim().to_owned();
+        }
+        let mut s: String = format!("rtdp_{}", self.name.trim())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        s.truncate(63);
+        s
+    }
 }
 
 /// `kafka.*`: the Kafka cluster and topic.
@@ -794,6 +907,47 @@ const KEYS: &[KeySpec] = &[
         Some("DATABASE_EXCLUDE_TABLES"),
         Kind::Str,
     ),
+    key("collector.name", Some("COLLECTOR_NAME"), Kind::Str),
+    key("collector.slotName", Some("COLLECTOR_SLOT_NAME"), Kind::Str),
+    key(
+        "collector.offsetsTopic",
+        Some("COLLECTOR_OFFSETS_TOPIC"),
+        Kind::Str,
+    ),
+    key(
+        "collector.offsetStore",
+        Some("COLLECTOR_OFFSET_STORE"),
+        Kind::Choice(OffsetStore::VARIANTS),
+    ),
+    key(
+        "collector.offsetFile",
+        Some("COLLECTOR_OFFSET_FILE"),
+        Kind::Str,
+    ),
+    key(
+        "collector.producerMode",
+        Some("COLLECTOR_PRODUCER_MODE"),
+        Kind::Choice(ProducerMode::VARIANTS),
+    ),
+    key(
+        "collector.topicPartitions",
+        Some("KAFKA_TOPIC_PARTITIONS"),
+        U32,
+    ),
+    key("collector.topicReplicationFactor", None, U32),
+    key(
+        "collector.snapshotMode",
+        Some("SNAPSHOT_MODE"),
+        Kind::Choice(SnapshotMode::VARIANTS),
+    ),
+    key("collector.snapshotChunkRows", None, U64),
+    key(
+        "collector.pollIntervalMs",
+        Some("COLLECTOR_POLL_INTERVAL"),
+        U64,
+    ),
+    key("collector.maxBatchChanges", None, U64),
+    key("collector.transactionTimeoutMs", None, U64),
     key(
         "kafka.bootstrapServers",
         Some("KAFKA_BOOTSTRAP_SERVERS"),
@@ -1606,6 +1760,29 @@ fn check_topic(topic: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A collector name: 1..=200 characters of letters, digits, `.`, `_` and `-` (it becomes
+/// a Kafka transactional id and part of a slot name).
+fn check_collector_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 200 {
+        return Err(format!(
+            "must be at most 200 characters (got {})",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "may contain only letters, digits, '.', '_' and '-' (found {c:?})"
+        ));
+    }
+    Ok(())
+}
+
 impl PipelineConfig {
     /// Checks the semantic rules (ranges, required combinations, service-specific
     /// requirements) and reports every violation.
@@ -1644,6 +1821,82 @@ impl PipelineConfig {
                 r.fail(
                     "database.tables",
                     "contains an empty entry (check the commas)",
+                );
+            }
+            if db.password.expose().trim().is_empty() && db.kind != DatabaseType::OceanBase {
+                r.fail(
+                    "database.password",
+                    "must be set for the collector (env DATABASE_PASSWORD; a secret store \
+                     or the environment, not the file, is the place for it)",
+                );
+            }
+            let c = &self.collector;
+            match check_collector_name(&c.name) {
+                Ok(()) => {}
+                Err(e) => r.fail("collector.name", e),
+            }
+            if let Err(e) = check_topic(&c.offsets_topic) {
+                r.fail("collector.offsetsTopic", e);
+            }
+            if c.offset_store == OffsetStore::File && c.offset_file.as_os_str().is_empty() {
+                r.fail(
+                    "collector.offsetFile",
+                    "must not be empty when offsetStore is file",
+                );
+            }
+            if self.datahub.enabled && c.producer_mode == ProducerMode::Transactional {
+                r.fail(
+                    "collector.producerMode",
+                    "DataHub has no Kafka transactions: set idempotent (and offsetStore: file)",
+                );
+            }
+            if self.datahub.enabled && c.offset_store == OffsetStore::Kafka {
+                r.fail(
+                    "collector.offsetStore",
+                    "DataHub has no compacted topics: set file (on a persistent volume)",
+                );
+            }
+            r.range(
+                "collector.topicPartitions",
+                u64::from(c.topic_partitions),
+                1,
+                10_000,
+            );
+            r.range(
+                "collector.topicReplicationFactor",
+                u64::from(c.topic_replication_factor),
+                1,
+                32,
+            );
+            r.range(
+                "collector.snapshotChunkRows",
+                c.snapshot_chunk_rows,
+                1,
+                10_000_000,
+            );
+            r.range("collector.pollIntervalMs", c.poll_interval_ms, 1, 60_000);
+            r.range(
+                "collector.maxBatchChanges",
+                c.max_batch_changes,
+                1,
+                10_000_000,
+            );
+            r.range(
+                "collector.transactionTimeoutMs",
+                c.transaction_timeout_ms,
+                1_000,
+                900_000,
+            );
+            if !c.slot_name.trim().is_empty()
+                && !c
+                    .slot_name
+                    .trim()
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            {
+                r.fail(
+                    "collector.slotName",
+                    "may contain only lower-case letters, digits and '_'",
                 );
             }
             if db.exclude_tables.split(',').count() > 1

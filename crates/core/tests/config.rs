@@ -94,9 +94,10 @@ fn defaults_load_without_a_file() {
         .expect("defaults are valid for the worker");
     let e = c
         .validate(Service::Collector)
-        .expect_err("the collector needs a database user");
-    assert_eq!(e.0.len(), 1, "{e}");
+        .expect_err("the collector needs a database user and password");
+    assert_eq!(e.0.len(), 2, "{e}");
     assert_has(&e, "database.username", "must not be empty");
+    assert_has(&e, "database.password", "DATABASE_PASSWORD");
 }
 
 #[test]
@@ -270,6 +271,19 @@ fn override_values() -> Vec<(&'static str, &'static str, Value)> {
         ("shutdown.timeoutMs", "1000", json!(1000)),
         ("logging.level", "DEBUG", json!("debug")),
         ("logging.format", "text", json!("text")),
+        ("collector.name", "pg-main", json!("pg-main")),
+        ("collector.slotName", "slot_a", json!("slot_a")),
+        ("collector.offsetsTopic", "offs", json!("offs")),
+        ("collector.offsetStore", "file", json!("file")),
+        (
+            "collector.offsetFile",
+            "/var/lib/rtdp/pos.json",
+            json!("/var/lib/rtdp/pos.json"),
+        ),
+        ("collector.producerMode", "idempotent", json!("idempotent")),
+        ("collector.topicPartitions", "6", json!(6)),
+        ("collector.snapshotMode", "never", json!("never")),
+        ("collector.pollIntervalMs", "50", json!(50)),
     ]
 }
 
@@ -601,7 +615,7 @@ fn unknown_keys_and_sections() {
     assert_has(
         &e,
         "mystery",
-        "unknown key (known here: database, kafka, datahub",
+        "unknown key (known here: database, collector, kafka, datahub",
     );
     assert_has(
         &e,
@@ -966,8 +980,11 @@ fn the_shipped_application_yml_is_valid_for_both_services() {
     c.validate(Service::Worker)
         .unwrap_or_else(|e| panic!("worker:\n{e}"));
     // The collector needs a database user; the shipped file may leave it to the env.
-    let c =
-        load(Some(&path), &env(&[("DATABASE_USERNAME", "rtdp")])).unwrap_or_else(|e| panic!("{e}"));
+    let c = load(
+        Some(&path),
+        &env(&[("DATABASE_USERNAME", "rtdp"), ("DATABASE_PASSWORD", "pw")]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     c.validate(Service::Collector)
         .unwrap_or_else(|e| panic!("collector:\n{e}"));
 }
