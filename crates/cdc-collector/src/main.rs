@@ -1,17 +1,28 @@
-//! cdc-collector binary. Its change sources (PostgreSQL, Oracle/OceanBase, MySQL) arrive
-//! with their own issues; until then it validates its configuration (`check-config`)
-//! and refuses to run with a clear message instead of pretending to capture anything.
+//! cdc-collector binary: load and validate the configuration, start logging and the
+//! health/metrics server, run the capture loop until SIGTERM/SIGINT. `verify` compares
+//! the source tables with the files the workers wrote. Nothing else lives here.
 
-use clap::{Parser, Subcommand};
-use rtdp_core::config::{self, Service};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cdc_collector::metrics::Metrics;
+use cdc_collector::publish::PublishSettings;
+use cdc_collector::run::{Runner, StopReason};
+use cdc_collector::source::pg::{PgSettings, PostgresSource};
+use clap::{Parser, Subcommand};
+use rtdp_core::config::{self, DatabaseType, OffsetStore, PipelineConfig, ProducerMode, Service, SnapshotMode};
+use rtdp_core::health::{self, Health};
+use rtdp_core::model::JobState;
+use rtdp_core::status::CollectorMetrics;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "cdc-collector",
     version,
-    about = "Captures database changes into Kafka (sources not implemented yet)"
+    about = "Captures committed database changes into Kafka, exactly once"
 )]
 struct Cli {
     /// YAML configuration file (environment variables override it).
@@ -23,8 +34,79 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Capture changes (the default).
+    Run,
     /// Validate the configuration (file + environment), print every problem, and exit.
     CheckConfig,
+    /// Compare the captured source tables with the state rebuilt from the output files;
+    /// print a report; exit 0 only when they match.
+    Verify {
+        /// Output root the workers write to (default: output.path).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Also print the keys of mismatching rows (they are row values).
+        #[arg(long)]
+        show_keys: bool,
+    },
+}
+
+fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
+    let db = &cfg.database;
+    PgSettings {
+        host: db.host.clone(),
+        port: db.port,
+        user: db.username.clone(),
+        password: db.password.clone(),
+        dbname: if db.name.trim().is_empty() {
+            db.username.clone()
+        } else {
+            db.name.clone()
+        },
+        default_schema: if db.schema.trim().is_empty() {
+            "public".into()
+        } else {
+            db.schema.trim().to_owned()
+        },
+        include: db.table_list().iter().map(|s| s.to_string()).collect(),
+        exclude: db.exclude_table_list().iter().map(|s| s.to_string()).collect(),
+        slot: cfg.collector.effective_slot_name(),
+        collector: cfg.collector.name.clone(),
+        snapshot: cfg.collector.snapshot_mode == SnapshotMode::Initial,
+        chunk_rows: cfg.collector.snapshot_chunk_rows,
+        max_batch_changes: cfg.collector.max_batch_changes,
+    }
+}
+
+fn publish_settings(cfg: &PipelineConfig) -> PublishSettings {
+    let c = &cfg.collector;
+    PublishSettings {
+        client_properties: cfg.kafka_client_properties(),
+        topic: cfg.effective_topic(),
+        offsets_topic: c.offsets_topic.clone(),
+        collector: c.name.clone(),
+        transactional: c.producer_mode == ProducerMode::Transactional,
+        offset_file: (c.offset_store == OffsetStore::File).then(|| c.offset_file.clone()),
+        partitions: c.topic_partitions,
+        replication_factor: c.topic_replication_factor,
+        transaction_timeout_ms: c.transaction_timeout_ms,
+        create_topics: !cfg.datahub.enabled,
+    }
+}
+
+fn unsupported(kind: DatabaseType) -> Option<String> {
+    match kind {
+        DatabaseType::PostgreSql => None,
+        DatabaseType::OceanBase => Some(
+            "database.type=oceanbase: OceanBase's Oracle mode has no open-source change-log \
+             interface (LogProxy is enterprise-only); its MySQL mode will be read through the \
+             MySQL source and OceanBase's binlog service"
+                .into(),
+        ),
+        other => Some(format!(
+            "database.type={}: this source is not implemented yet (PostgreSQL is); it comes with its own issue",
+            other.as_str()
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -36,15 +118,149 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::CheckConfig) = cli.command {
-        println!("Configuration is valid.");
-        return ExitCode::SUCCESS;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => {
+            println!("Configuration is valid.");
+            ExitCode::SUCCESS
+        }
+        Command::Verify { output, show_keys } => {
+            rtdp_core::telemetry::init_logging("warn", cfg.logging.format);
+            if let Some(msg) = unsupported(cfg.database.kind) {
+                eprintln!("cdc-collector verify: {msg}");
+                return ExitCode::from(2);
+            }
+            let root = output.unwrap_or_else(|| cfg.output.path.clone());
+            match cdc_collector::source::pg::verify::run(&pg_settings(&cfg), &root) {
+                Ok(report) => {
+                    print!("{}", report.render(show_keys));
+                    if report.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("cdc-collector verify: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run => {
+            rtdp_core::telemetry::init_logging(cfg.logging.level.as_str(), cfg.logging.format);
+            if let Some(msg) = unsupported(cfg.database.kind) {
+                tracing::error!("{msg}");
+                eprintln!("cdc-collector: {msg}");
+                return ExitCode::from(2);
+            }
+            match run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(RunError::Stop(StopReason::Setup(m))) => {
+                    tracing::error!(error = %m, "cdc-collector cannot start");
+                    eprintln!("cdc-collector: {m}");
+                    ExitCode::from(2)
+                }
+                Err(RunError::Stop(StopReason::Fenced(m))) => {
+                    tracing::error!(error = %m, "cdc-collector stopped");
+                    ExitCode::from(3)
+                }
+                Err(RunError::Other(e)) => {
+                    tracing::error!(error = format!("{e:#}"), "cdc-collector failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
-    eprintln!(
-        "cdc-collector: no change source is implemented yet for database.type={} \
-         (the PostgreSQL, Oracle and MySQL sources come with their own issues). \
-         Use a Debezium connector meanwhile: stream-worker reads its topics.",
-        cfg.database.kind.as_str()
+}
+
+enum RunError {
+    Stop(StopReason),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for RunError {
+    fn from(e: anyhow::Error) -> Self {
+        RunError::Other(e)
+    }
+}
+
+fn run(cfg: PipelineConfig) -> Result<(), RunError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("rtdp-http")
+        .build()
+        .map_err(anyhow::Error::from)?;
+    let health = Health::new(&cfg.collector.name);
+    health.set_state(JobState::Starting);
+    health.set_ready("database", false);
+    health.set_ready("kafka", false);
+    health.set_metrics_enabled(cfg.monitoring.metrics.enabled);
+    let metrics = Metrics::register(health.registry()).map_err(anyhow::Error::from)?;
+    let status = Arc::new(Mutex::new(CollectorMetrics::new(cfg.collector.name.clone())));
+    {
+        let status = status.clone();
+        health.set_status_provider(move || {
+            status
+                .lock()
+                .ok()
+                .and_then(|s| serde_json::to_value(&*s).ok())
+                .unwrap_or_default()
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (_addr, server) = rt.block_on(health::serve(health.clone(), cfg.monitoring.port, async {
+        let _ = rx.await;
+    }))
+    .map_err(|e| RunError::Other(anyhow::anyhow!("starting the health server: {e}")))?;
+    {
+        let stop = stop.clone();
+        let hard_deadline = Duration::from_millis(cfg.shutdown.timeout_ms + 5_000);
+        rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+            stop.store(true, Ordering::SeqCst);
+            // The batch in flight finishes (or is aborted by Kafka's transaction timeout
+            // and published again on the next start); do not wait for ever.
+            tokio::time::sleep(hard_deadline).await;
+            tracing::error!("shutdown did not finish within shutdown.timeoutMs + 5 s; exiting");
+            std::process::exit(1);
+        });
+    }
+    let p = publish_settings(&cfg);
+    tracing::info!(
+        collector = %cfg.collector.name,
+        database = %format!("{}:{}/{}", cfg.database.host, cfg.database.port, cfg.database.name),
+        topic = %p.topic,
+        producer_mode = cfg.collector.producer_mode.as_str(),
+        offset_store = cfg.collector.offset_store.as_str(),
+        "cdc-collector starting"
     );
-    ExitCode::from(3)
+    let runner = Runner {
+        source: PostgresSource::new(pg_settings(&cfg)),
+        publish: p,
+        metrics,
+        health: health.clone(),
+        status,
+        poll_interval: Duration::from_millis(cfg.collector.poll_interval_ms),
+        stop,
+    };
+    let result = runner.run();
+    health.set_state(if result.is_ok() {
+        JobState::Stopped
+    } else {
+        JobState::Failed
+    });
+    let _ = tx.send(());
+    let _ = rt.block_on(server);
+    result.map_err(RunError::Stop)
 }

@@ -1,0 +1,102 @@
+//! The [`ChangeSource`] abstraction: what the collector's loop needs from a database,
+//! whatever its change log looks like (PostgreSQL logical decoding is polled by LSN,
+//! Oracle LogMiner by SCN windows, MySQL's binlog streams).
+//!
+//! A source hands out [`Batch`]es: whole committed transactions in commit order (or a
+//! snapshot chunk), each event already built with its Kafka key, plus an opaque
+//! checkpoint — the position after the batch. The loop publishes the events and the
+//! checkpoint in one Kafka transaction and only then calls [`ChangeSource::confirm`],
+//! which lets the database release its log up to there. On start the source gets the
+//! last checkpoint that reached Kafka and resumes strictly after it.
+
+pub mod pg;
+pub mod tables;
+
+use rtdp_core::model::ChangeEvent;
+use rtdp_core::status::SnapshotProgress;
+
+/// One event ready to publish.
+#[derive(Debug, Clone)]
+pub struct OutEvent {
+    /// Kafka key: table plus primary-key values (see [`crate::event::kafka_key`]).
+    pub key: Vec<u8>,
+    pub event: ChangeEvent,
+}
+
+/// What one call to [`ChangeSource::next_batch`] produced.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<OutEvent>,
+    /// The position after this batch; `None` when nothing moved.
+    pub checkpoint: Option<serde_json::Value>,
+    /// Commit time (ms) of the newest transaction in the batch, for the lag metric.
+    pub last_commit_ts_ms: Option<i64>,
+    /// Source transactions in the batch (including those with no captured change).
+    pub transactions: u64,
+    /// A snapshot chunk rather than streamed changes.
+    pub snapshot: bool,
+}
+
+impl Batch {
+    /// Nothing to publish and no position to move.
+    pub fn is_idle(&self) -> bool {
+        self.events.is_empty() && self.checkpoint.is_none()
+    }
+}
+
+/// How bad a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The connection or the server failed: reconnect with back-off and resume.
+    Transient,
+    /// Configuration or database setup is wrong: stop with the message (it says what to fix).
+    Fatal,
+}
+
+/// A source failure. The message names what failed and never carries row values or
+/// secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Fatal,
+            message: message.into(),
+        }
+    }
+}
+
+/// A database's change log, read as whole committed transactions in commit order.
+pub trait ChangeSource: Send {
+    /// `postgresql`, `oracle`, …
+    fn connector(&self) -> &'static str;
+
+    /// Connects, checks the database's prerequisites (each failure says how to fix it)
+    /// and positions the reader strictly after `stored` (the last checkpoint that
+    /// reached Kafka; `None` on first start, which may begin with a snapshot).
+    fn start(&mut self, stored: Option<&serde_json::Value>) -> Result<(), SourceError>;
+
+    /// The next batch; an idle batch when the log has nothing new (the caller waits).
+    fn next_batch(&mut self) -> Result<Batch, SourceError>;
+
+    /// `checkpoint` is durable in Kafka: the database may release its log up to it.
+    fn confirm(&mut self, checkpoint: &serde_json::Value) -> Result<(), SourceError>;
+
+    /// Snapshot progress while a snapshot runs.
+    fn snapshot_progress(&self) -> Option<SnapshotProgress>;
+
+    /// The position (as text) after the last batch handed out, and the confirmed one.
+    fn positions(&self) -> (String, String);
+}
