@@ -88,8 +88,24 @@ pub fn build(
         };
     if split {
         let mut out = Vec::with_capacity(2);
-        out.push(one(shape, origin, Op::Delete, before, None, next_index, now_ms));
-        out.push(one(shape, origin, Op::Create, None, after, next_index, now_ms));
+        out.push(one(
+            shape,
+            origin,
+            Op::Delete,
+            before,
+            None,
+            next_index,
+            now_ms,
+        ));
+        out.push(one(
+            shape,
+            origin,
+            Op::Create,
+            None,
+            after,
+            next_index,
+            now_ms,
+        ));
         out
     } else {
         vec![one(shape, origin, op, before, after, next_index, now_ms)]
@@ -164,7 +180,10 @@ mod tests {
     fn keys_name_the_table_and_the_key_values() {
         let s = shape(true);
         assert_eq!(s.kafka_key(Some(&row(7, "x"))), b"public.t|[7]".to_vec());
-        assert_eq!(shape(false).kafka_key(Some(&row(7, "x"))), b"public.t".to_vec());
+        assert_eq!(
+            shape(false).kafka_key(Some(&row(7, "x"))),
+            b"public.t".to_vec()
+        );
     }
 
     #[test]

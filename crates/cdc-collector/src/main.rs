@@ -13,7 +13,9 @@ use cdc_collector::publish::PublishSettings;
 use cdc_collector::run::{Runner, StopReason};
 use cdc_collector::source::pg::{PgSettings, PostgresSource};
 use clap::{Parser, Subcommand};
-use rtdp_core::config::{self, DatabaseType, OffsetStore, PipelineConfig, ProducerMode, Service, SnapshotMode};
+use rtdp_core::config::{
+    self, DatabaseType, OffsetStore, PipelineConfig, ProducerMode, Service, SnapshotMode,
+};
 use rtdp_core::health::{self, Health};
 use rtdp_core::model::JobState;
 use rtdp_core::status::CollectorMetrics;
@@ -68,7 +70,11 @@ fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
             db.schema.trim().to_owned()
         },
         include: db.table_list().iter().map(|s| s.to_string()).collect(),
-        exclude: db.exclude_table_list().iter().map(|s| s.to_string()).collect(),
+        exclude: db
+            .exclude_table_list()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         slot: cfg.collector.effective_slot_name(),
         collector: cfg.collector.name.clone(),
         snapshot: cfg.collector.snapshot_mode == SnapshotMode::Initial,
@@ -196,7 +202,9 @@ fn run(cfg: PipelineConfig) -> Result<(), RunError> {
     health.set_ready("kafka", false);
     health.set_metrics_enabled(cfg.monitoring.metrics.enabled);
     let metrics = Metrics::register(health.registry()).map_err(anyhow::Error::from)?;
-    let status = Arc::new(Mutex::new(CollectorMetrics::new(cfg.collector.name.clone())));
+    let status = Arc::new(Mutex::new(CollectorMetrics::new(
+        cfg.collector.name.clone(),
+    )));
     {
         let status = status.clone();
         health.set_status_provider(move || {
@@ -209,10 +217,11 @@ fn run(cfg: PipelineConfig) -> Result<(), RunError> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (_addr, server) = rt.block_on(health::serve(health.clone(), cfg.monitoring.port, async {
-        let _ = rx.await;
-    }))
-    .map_err(|e| RunError::Other(anyhow::anyhow!("starting the health server: {e}")))?;
+    let (_addr, server) = rt
+        .block_on(health::serve(health.clone(), cfg.monitoring.port, async {
+            let _ = rx.await;
+        }))
+        .map_err(|e| RunError::Other(anyhow::anyhow!("starting the health server: {e}")))?;
     {
         let stop = stop.clone();
         let hard_deadline = Duration::from_millis(cfg.shutdown.timeout_ms + 5_000);

@@ -2,8 +2,7 @@
 //! registry. Documented in `docs/METRICS.md` (a test keeps both in step).
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 pub const EVENTS_CAPTURED: &str = "rtdp_collector_events_captured_total";
@@ -116,10 +115,16 @@ impl Metrics {
 mod tests {
     #[test]
     fn every_metric_is_documented() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/METRICS.md"))
-            .expect("docs/METRICS.md");
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/METRICS.md"
+        ))
+        .expect("docs/METRICS.md");
         for name in super::ALL {
-            assert!(doc.contains(&format!("`{name}`")), "{name} missing from docs/METRICS.md");
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} missing from docs/METRICS.md"
+            );
         }
     }
 }

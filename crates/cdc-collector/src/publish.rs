@@ -129,9 +129,9 @@ fn kerr(what: &str, e: &KafkaError) -> PublishError {
         | Some(RDKafkaErrorCode::InvalidProducerEpoch) => PublishError::Fenced(String::new()),
         Some(RDKafkaErrorCode::TopicAuthorizationFailed)
         | Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed)
-        | Some(RDKafkaErrorCode::ClusterAuthorizationFailed) => {
-            PublishError::Fatal(format!("{what}: {e} (grant the collector's Kafka user the rights)"))
-        }
+        | Some(RDKafkaErrorCode::ClusterAuthorizationFailed) => PublishError::Fatal(format!(
+            "{what}: {e} (grant the collector's Kafka user the rights)"
+        )),
         _ => PublishError::Transient(format!("{what}: {e}")),
     }
 }
@@ -157,13 +157,19 @@ impl Publisher {
             .set("queue.buffering.max.kbytes", "1048576")
             .set("message.timeout.ms", &s.transaction_timeout_ms.to_string());
         if s.transactional {
-            pc.set("transactional.id", format!("rtdp-collector-{}", s.collector))
-                .set("transaction.timeout.ms", s.transaction_timeout_ms.to_string());
+            pc.set(
+                "transactional.id",
+                format!("rtdp-collector-{}", s.collector),
+            )
+            .set(
+                "transaction.timeout.ms",
+                s.transaction_timeout_ms.to_string(),
+            );
         }
         let counter = DeliveryCounter::default();
-        let producer: ThreadedProducer<DeliveryCounter> = pc
-            .create_with_context(counter.clone())
-            .map_err(|e| PublishError::Fatal(format!("creating the Kafka producer: {e}")))?;
+        let producer: ThreadedProducer<DeliveryCounter> =
+            pc.create_with_context(counter.clone())
+                .map_err(|e| PublishError::Fatal(format!("creating the Kafka producer: {e}")))?;
         if s.transactional {
             producer
                 .init_transactions(Duration::from_secs(30))
@@ -192,11 +198,14 @@ impl Publisher {
         for (k, v) in &self.s.client_properties {
             cfg.set(k, v);
         }
-        cfg.set("group.id", format!("rtdp-collector-{}-offsets-reader", self.s.collector))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest");
+        cfg.set(
+            "group.id",
+            format!("rtdp-collector-{}-offsets-reader", self.s.collector),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
         let consumer: BaseConsumer<QuietEof> = cfg
             .create_with_context(QuietEof)
             .map_err(|e| PublishError::Fatal(format!("creating the offsets reader: {e}")))?;
@@ -376,7 +385,9 @@ fn ensure_topics(cfg: &ClientConfig, s: &PublishSettings) -> Result<(), PublishE
             Ok(t) => tracing::info!(topic = %t, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => {
-                return Err(PublishError::Transient(format!("creating topic {t}: {code}")))
+                return Err(PublishError::Transient(format!(
+                    "creating topic {t}: {code}"
+                )))
             }
         }
     }
@@ -406,7 +417,10 @@ pub fn write_position_file(path: &Path, p: &StoredPosition) -> Result<(), Publis
     let io = |e: std::io::Error| {
         PublishError::Fatal(format!("writing position file {}: {e}", path.display()))
     };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension("json.tmp");
     {
@@ -416,7 +430,9 @@ pub fn write_position_file(path: &Path, p: &StoredPosition) -> Result<(), Publis
         f.sync_all().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
 }
 

@@ -90,7 +90,10 @@ impl<S: ChangeSource> Runner<S> {
                 SessionError::Database(e) => ("database", e.message.clone()),
                 SessionError::Kafka(e) => ("kafka", e.to_string()),
             };
-            self.metrics.reconnects.with_label_values(&[component]).inc();
+            self.metrics
+                .reconnects
+                .with_label_values(&[component])
+                .inc();
             let delay = policy.delay(attempt.min(30), &mut rng);
             tracing::warn!(
                 component,
@@ -140,7 +143,9 @@ impl<S: ChangeSource> Runner<S> {
                 return Ok(());
             }
             let batch = self.source.next_batch().map_err(SessionError::Database)?;
-            self.metrics.snapshot_running.set(i64::from(batch.snapshot && !batch.events.is_empty()));
+            self.metrics
+                .snapshot_running
+                .set(i64::from(batch.snapshot && !batch.events.is_empty()));
             if let Some(p) = self.source.snapshot_progress() {
                 self.metrics
                     .snapshot_estimated
@@ -213,7 +218,10 @@ impl<S: ChangeSource> Runner<S> {
         let (current, confirmed) = self.source.positions();
         for (kind, text) in [("current", &current), ("confirmed", &confirmed)] {
             if let Some(n) = crate::source::pg::wal2json::parse_lsn(text) {
-                self.metrics.position.with_label_values(&[kind]).set(n as f64);
+                self.metrics
+                    .position
+                    .with_label_values(&[kind])
+                    .set(n as f64);
             }
         }
         if let Ok(mut s) = self.status.lock() {

@@ -32,7 +32,9 @@
 //!   stores them as Float32), and when any file of the table is CSV, an empty string in
 //!   a `string`/`json` column counts as null (CSV cannot tell them apart; a note says so).
 //! - **Apply**: keyed tables (any `col.key`) are a map key → row: `c`/`u`/`r` upsert, `d`
-//!   removes (removing a key that is not there is a problem). Keyless tables are a
+//!   removes (removing a key that is not there is a problem, and so are a `c` of a key
+//!   that is there and a `u` of one that is not: a change captured twice, or one
+//!   missing). Keyless tables are a
 //!   multiset of whole rows: `c`/`u`/`r` add one, `d` removes one equal row (none → a
 //!   problem).
 //! - **Duplicates**: a row whose `_event_id` was already seen in this table (any file)
@@ -990,7 +992,25 @@ impl<'a> Rebuild<'a> {
             if delete {
                 self.keyed.remove(&key).is_some()
             } else {
-                self.keyed.insert(key, h);
+                // An insert of a key that is there, or an update of one that is not,
+                // means a change was captured twice (snapshot and stream overlapping)
+                // or one went missing. Applied anyway, so the comparison still runs.
+                let was = self.keyed.insert(key, h).is_some();
+                match r.op {
+                    Some("c") if was => self.problems.add(|| {
+                        format!(
+                            "insert of a key that is already there (file {} row {}): a change captured twice?",
+                            r.file, r.n
+                        )
+                    }),
+                    Some("u") if !was => self.problems.add(|| {
+                        format!(
+                            "update of a key that is not there (file {} row {}): an insert missing?",
+                            r.file, r.n
+                        )
+                    }),
+                    _ => {}
+                }
                 true
             }
         } else if delete {

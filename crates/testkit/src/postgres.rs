@@ -68,6 +68,8 @@ pub struct PgServer {
     bindir: Option<PathBuf>,
     /// `(uid, gid)` to run initdb/postgres as, when we are root.
     run_as: Option<(u32, u32)>,
+    /// Extra `-c name=value` settings, applied after the defaults (so they win).
+    settings: Vec<String>,
     child: Mutex<Option<ChildGuard>>,
 }
 
@@ -75,6 +77,12 @@ impl PgServer {
     /// Starts a dedicated server (initdb + start, retried on a new port up to 3 times).
     /// It is shut down (immediate mode) and its directory removed when dropped.
     pub fn start() -> anyhow::Result<PgServer> {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra server settings (`"wal_level=replica"`), which
+    /// win over the defaults above.
+    pub fn start_with(settings: &[&str]) -> anyhow::Result<PgServer> {
         let bindir = find_bindir();
         let run_as = if is_root() {
             Some(postgres_user()?)
@@ -94,6 +102,7 @@ impl PgServer {
                 dir,
                 bindir: bindir.clone(),
                 run_as,
+                settings: settings.iter().map(|s| s.to_string()).collect(),
                 child: Mutex::new(None),
             };
             // On failure the drop stops whatever started and removes the directory.
@@ -197,6 +206,7 @@ impl PgServer {
                 "-c",
                 "full_page_writes=off",
             ])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("dup server.log")?)
             .stderr(log)

@@ -134,9 +134,7 @@ pub fn select(
     out.sort();
     out.dedup();
     if out.is_empty() && problems.is_empty() {
-        problems.push(
-            "database.tables / database.excludeTables select no table at all".to_owned(),
-        );
+        problems.push("database.tables / database.excludeTables select no table at all".to_owned());
     }
     if problems.is_empty() {
         Ok(out)

@@ -261,11 +261,13 @@ impl PostgresSource {
             .ok_or_else(|| SourceError::transient("not connected to PostgreSQL"))
     }
 
-    fn query(&mut self, what: &str, sql: &str) -> Result<Vec<postgres::SimpleQueryRow>, SourceError> {
+    fn query(
+        &mut self,
+        what: &str,
+        sql: &str,
+    ) -> Result<Vec<postgres::SimpleQueryRow>, SourceError> {
         let c = self.main()?;
-        c.simple_query(sql)
-            .map(rows)
-            .map_err(|e| pg_err(what, &e))
+        c.simple_query(sql).map(rows).map_err(|e| pg_err(what, &e))
     }
 
     /// wal_level, the role's rights: each failure says how to fix it.
@@ -315,18 +317,21 @@ impl PostgresSource {
         }
         let include: Vec<&str> = self.s.include.iter().map(String::as_str).collect();
         let exclude: Vec<&str> = self.s.exclude.iter().map(String::as_str).collect();
-        let captured = tables::select(&include, &exclude, &self.s.default_schema, &avail)
-            .map_err(|p| {
-                SourceError::fatal(format!(
-                    "{} (database {:?})",
-                    p.join("; "),
-                    self.s.dbname
-                ))
+        let captured =
+            tables::select(&include, &exclude, &self.s.default_schema, &avail).map_err(|p| {
+                SourceError::fatal(format!("{} (database {:?})", p.join("; "), self.s.dbname))
             })?;
         let no_read: Vec<String> = captured
             .iter()
             .filter(|t| !can_read[*t])
-            .map(|t| format!("GRANT SELECT ON {}.{} TO {};", q_ident(&t.schema), q_ident(&t.table), q_ident(&self.s.user)))
+            .map(|t| {
+                format!(
+                    "GRANT SELECT ON {}.{} TO {};",
+                    q_ident(&t.schema),
+                    q_ident(&t.table),
+                    q_ident(&self.s.user)
+                )
+            })
             .collect();
         if !no_read.is_empty() {
             return Err(SourceError::fatal(format!(
@@ -341,7 +346,11 @@ impl PostgresSource {
             let meta = self.table_meta(t)?;
             let full = ident.get(t).map(String::as_str) == Some("f");
             if !full {
-                let fix = format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL;", q_ident(&t.schema), q_ident(&t.table));
+                let fix = format!(
+                    "ALTER TABLE {}.{} REPLICA IDENTITY FULL;",
+                    q_ident(&t.schema),
+                    q_ident(&t.table)
+                );
                 if meta.shape.key.is_empty() {
                     tracing::warn!(table = %t, fix = %fix, "captured table has no primary key and no REPLICA IDENTITY FULL: its updates and deletes cannot say which row changed");
                 } else {
@@ -378,7 +387,12 @@ impl PostgresSource {
         let mut keys: Vec<(u32, usize)> = Vec::new();
         for (i, row) in r.iter().enumerate() {
             let key_pos = row.get(3).and_then(|k| k.parse::<u32>().ok());
-            let (c, k) = column_for(col(row, 0), col(row, 1), col(row, 2) == "t", key_pos.is_some());
+            let (c, k) = column_for(
+                col(row, 0),
+                col(row, 1),
+                col(row, 2) == "t",
+                key_pos.is_some(),
+            );
             if let Some(p) = key_pos {
                 keys.push((p, i));
             }
@@ -414,7 +428,9 @@ impl PostgresSource {
                  FROM pg_replication_slots WHERE slot_name = {slot}"
             ),
         )?;
-        let Some(row) = r.first() else { return Ok(None) };
+        let Some(row) = r.first() else {
+            return Ok(None);
+        };
         if col(row, 2) != self.s.dbname {
             return Err(SourceError::fatal(format!(
                 "replication slot {:?} belongs to database {:?}, not {:?}: set collector.slotName \
@@ -433,7 +449,10 @@ impl PostgresSource {
                 q_lit(&self.s.slot)
             )));
         }
-        Ok(Some((col(row, 0).to_owned(), parse_lsn(col(row, 1)).unwrap_or(0))))
+        Ok(Some((
+            col(row, 0).to_owned(),
+            parse_lsn(col(row, 1)).unwrap_or(0),
+        )))
     }
 
     fn create_slot(&mut self) -> Result<u64, SourceError> {
@@ -460,7 +479,9 @@ impl PostgresSource {
         let lsn = rows(r)
             .first()
             .and_then(|r| parse_lsn(col(r, 0)))
-            .ok_or_else(|| SourceError::transient("creating the replication slot returned no LSN"))?;
+            .ok_or_else(|| {
+                SourceError::transient("creating the replication slot returned no LSN")
+            })?;
         tracing::info!(slot = %self.s.slot, lsn = %format_lsn(lsn), "replication slot created");
         Ok(lsn)
     }
@@ -494,8 +515,14 @@ impl PostgresSource {
 
     fn open_snapshot(&mut self) -> Result<(), SourceError> {
         let mut client = self.connect()?;
-        let cp = self.checkpoint.as_mut().ok_or_else(|| SourceError::transient("no checkpoint"))?;
-        let st = cp.snapshot.as_mut().ok_or_else(|| SourceError::transient("no snapshot state"))?;
+        let cp = self
+            .checkpoint
+            .as_mut()
+            .ok_or_else(|| SourceError::transient("no checkpoint"))?;
+        let st = cp
+            .snapshot
+            .as_mut()
+            .ok_or_else(|| SourceError::transient("no snapshot state"))?;
         let done: HashSet<String> = st.done.iter().cloned().collect();
         let remaining: Vec<TableName> = self
             .captured
@@ -516,7 +543,10 @@ impl PostgresSource {
                 .simple_query("SELECT pg_current_wal_lsn()::text")
                 .map_err(|e| pg_err("reading the WAL position", &e))?,
         );
-        let until = until.first().and_then(|r| parse_lsn(col(r, 0))).unwrap_or(u64::MAX);
+        let until = until
+            .first()
+            .and_then(|r| parse_lsn(col(r, 0)))
+            .unwrap_or(u64::MAX);
         let xids = snap_text
             .first()
             .and_then(|r| SnapshotXids::parse(col(r, 0), until))
@@ -529,7 +559,9 @@ impl PostgresSource {
             let reg = q_lit(&format!("{}.{}", q_ident(&t.schema), q_ident(&t.table)));
             let r = rows(
                 client
-                    .simple_query(&format!("SELECT reltuples::bigint FROM pg_class WHERE oid = {reg}::regclass"))
+                    .simple_query(&format!(
+                        "SELECT reltuples::bigint FROM pg_class WHERE oid = {reg}::regclass"
+                    ))
                     .map_err(|e| pg_err("estimating table sizes", &e))?,
             );
             match r.first().and_then(|r| col(r, 0).parse::<i64>().ok()) {
@@ -649,7 +681,15 @@ impl PostgresSource {
                 };
                 row.insert(c.name.clone(), v);
             }
-            events.extend(build(&meta.shape, &origin, Op::Read, None, Some(row), &mut index, now));
+            events.extend(build(
+                &meta.shape,
+                &origin,
+                Op::Read,
+                None,
+                Some(row),
+                &mut index,
+                now,
+            ));
         }
         let n = fetched.len() as u64;
         st.rows = index;
@@ -744,9 +784,19 @@ impl PostgresSource {
                     let head: wal2json::Row<'_> = serde_json::from_str(data).map_err(|e| {
                         SourceError::transient(format!("wal2json commit row unreadable: {e}"))
                     })?;
-                    let ts = head.timestamp.as_deref().and_then(timestamp_ms).unwrap_or(0);
+                    let ts = head
+                        .timestamp
+                        .as_deref()
+                        .and_then(timestamp_ms)
+                        .unwrap_or(0);
                     let xid = head.xid.unwrap_or(0);
-                    self.build_tx(&fetched[tx_start + 1..i], commit_lsn, xid, ts, &mut batch.events)?;
+                    self.build_tx(
+                        &fetched[tx_start + 1..i],
+                        commit_lsn,
+                        xid,
+                        ts,
+                        &mut batch.events,
+                    )?;
                     batch.last_commit_ts_ms = Some(ts);
                 }
                 _ => {}
@@ -806,7 +856,10 @@ impl PostgresSource {
                 row.schema.as_deref().unwrap_or(""),
                 row.table.as_deref().unwrap_or("")
             );
-            if filter.as_ref().is_some_and(|f| f.drops(&name, xid, commit_lsn)) {
+            if filter
+                .as_ref()
+                .is_some_and(|f| f.drops(&name, xid, commit_lsn))
+            {
                 continue;
             }
             if !self.tables.contains_key(&name) {
@@ -821,7 +874,9 @@ impl PostgresSource {
                 tracing::info!(table = %name, columns = meta.shape.columns.len(), "table columns changed; metadata refreshed");
                 self.tables.insert(name.clone(), meta);
             }
-            let Some(meta) = self.tables.get(&name) else { continue };
+            let Some(meta) = self.tables.get(&name) else {
+                continue;
+            };
             let before = if row.identity.is_empty() {
                 None
             } else {
@@ -830,7 +885,13 @@ impl PostgresSource {
             let after = if op == Op::Delete {
                 None
             } else {
-                Some(image(meta, &row.columns, before.as_ref(), &name, &mut self.warned)?)
+                Some(image(
+                    meta,
+                    &row.columns,
+                    before.as_ref(),
+                    &name,
+                    &mut self.warned,
+                )?)
             };
             let source = Source {
                 connector: "postgresql".into(),
@@ -848,14 +909,24 @@ impl PostgresSource {
                 source: &source,
                 commit: &commit,
             };
-            out.extend(build(&meta.shape, &origin, op, before, after, &mut index, now));
+            out.extend(build(
+                &meta.shape,
+                &origin,
+                op,
+                before,
+                after,
+                &mut index,
+                now,
+            ));
         }
         Ok(())
     }
 
     /// Whether a row names a column the metadata does not have, or with another type.
     fn shape_changed(&self, name: &str, row: &wal2json::Row<'_>) -> bool {
-        let Some(meta) = self.tables.get(name) else { return false };
+        let Some(meta) = self.tables.get(name) else {
+            return false;
+        };
         row.columns.iter().chain(row.identity.iter()).any(|c| {
             match meta.by_name.get(c.name.as_ref()) {
                 Some(&i) => meta.types[i] != c.ty,
@@ -901,8 +972,12 @@ fn image(
 ) -> Result<Row, SourceError> {
     let mut vals: Vec<Option<serde_json::Value>> = vec![None; meta.shape.columns.len()];
     for c in cols {
-        let Some(&i) = meta.by_name.get(c.name.as_ref()) else { continue };
-        let text = c.text().map_err(|e| SourceError::transient(format!("{table}: {e}")))?;
+        let Some(&i) = meta.by_name.get(c.name.as_ref()) else {
+            continue;
+        };
+        let text = c
+            .text()
+            .map_err(|e| SourceError::transient(format!("{table}: {e}")))?;
         vals[i] = Some(match text {
             None => serde_json::Value::Null,
             Some(t) => to_json_or_text(&meta.shape.columns[i], meta.kinds[i], &t, table, warned),
@@ -1008,7 +1083,9 @@ impl ChangeSource for PostgresSource {
                 if cp.snapshot.is_none() {
                     self.advance(lsn)?;
                 } else {
-                    tracing::info!("resuming the initial snapshot (the table being read is read again)");
+                    tracing::info!(
+                        "resuming the initial snapshot (the table being read is read again)"
+                    );
                 }
                 tracing::info!(lsn = %cp.lsn, "resuming strictly after the stored position");
                 self.checkpoint = Some(cp);
@@ -1018,7 +1095,11 @@ impl ChangeSource for PostgresSource {
     }
 
     fn next_batch(&mut self) -> Result<Batch, SourceError> {
-        if self.checkpoint.as_ref().is_some_and(|c| c.snapshot.is_some()) {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| c.snapshot.is_some())
+        {
             self.snapshot_chunk()
         } else {
             self.poll()
@@ -1043,7 +1124,10 @@ impl ChangeSource for PostgresSource {
 
     fn positions(&self) -> (String, String) {
         (
-            self.checkpoint.as_ref().map(|c| c.lsn.clone()).unwrap_or_default(),
+            self.checkpoint
+                .as_ref()
+                .map(|c| c.lsn.clone())
+                .unwrap_or_default(),
             format_lsn(self.confirmed),
         )
     }
@@ -1061,7 +1145,10 @@ mod tests {
             until: 1000,
         };
         assert!(f.drops("public.a", 101, 900));
-        assert!(!f.drops("public.a", 102, 900), "in progress at the snapshot");
+        assert!(
+            !f.drops("public.a", 102, 900),
+            "in progress at the snapshot"
+        );
         assert!(!f.drops("public.a", 105, 900), "started after the snapshot");
         assert!(!f.drops("public.a", 101, 1001), "past until");
         assert!(!f.drops("public.b", 101, 900), "table not in the snapshot");

@@ -307,8 +307,14 @@ mod tests {
         assert_eq!(col("numeric(5)").0.scale, Some(0));
         assert_eq!(col("numeric").0.ty, ColumnType::String);
         assert_eq!(col("numeric(50,2)").0.ty, ColumnType::String);
-        assert_eq!(col("timestamp(3) with time zone").0.ty, ColumnType::Timestamptz);
-        assert_eq!(col("timestamp without time zone").0.ty, ColumnType::Timestamp);
+        assert_eq!(
+            col("timestamp(3) with time zone").0.ty,
+            ColumnType::Timestamptz
+        );
+        assert_eq!(
+            col("timestamp without time zone").0.ty,
+            ColumnType::Timestamp
+        );
         assert_eq!(col("time(6) without time zone").0.ty, ColumnType::Time);
         assert_eq!(col("time with time zone").0.ty, ColumnType::String);
         assert_eq!(col("character varying(20)").0.ty, ColumnType::String);
