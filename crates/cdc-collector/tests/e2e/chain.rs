@@ -77,7 +77,11 @@ fn every_type_key_changes_keyless_rows_and_a_100k_transaction_arrive_exactly_onc
     c.sql("DELETE FROM big WHERE id % 10 = 0;");
 
     let report = c.wait_verified(Duration::from_secs(300));
-    eprintln!("verified after {:?}:\n{}", t0.elapsed(), report.render(false));
+    eprintln!(
+        "verified after {:?}:\n{}",
+        t0.elapsed(),
+        report.render(false)
+    );
     let events = c.assert_topic_exactly_once();
     let applied: u64 = report.tables.iter().map(|t| t.changes_applied).sum();
     assert_eq!(
@@ -89,7 +93,11 @@ fn every_type_key_changes_keyless_rows_and_a_100k_transaction_arrive_exactly_onc
         assert_eq!(t.duplicate_events, 0, "{}", t.name);
         assert!(t.problems.is_empty(), "{}: {:?}", t.name, t.problems);
     }
-    let big = report.tables.iter().find(|t| t.name == "public.big").expect("big");
+    let big = report
+        .tables
+        .iter()
+        .find(|t| t.name == "public.big")
+        .expect("big");
     assert_eq!(big.source_rows, 90_000);
     c.stop_all();
 }
@@ -106,11 +114,22 @@ fn a_snapshot_taken_while_writes_run_has_nothing_missing_and_nothing_twice() {
     c.start_collector();
     c.start_worker();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !c.collector().log_tail(400).contains("initial snapshot finished") {
-        assert!(Instant::now() < deadline, "snapshot did not finish:\n{}", c.collector().log_tail(40));
+    while !c
+        .collector()
+        .log_tail(400)
+        .contains("initial snapshot finished")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "snapshot did not finish:\n{}",
+            c.collector().log_tail(40)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let during = c.collector().metric("rtdp_collector_snapshot_rows_total").unwrap_or(0.0);
+    let during = c
+        .collector()
+        .metric("rtdp_collector_snapshot_rows_total")
+        .unwrap_or(0.0);
     // Stream a while past the snapshot, then stop writing.
     crate::common::wait_rows(&c, "mix", 40_050 + 2_000);
     let txs = load.stop();

@@ -17,7 +17,10 @@ fn kill_and_restart_under_load(c: &mut Chain, kills: usize) {
         std::thread::sleep(Duration::from_millis(ms));
         let p = c.collector.as_mut().expect("collector");
         if let Some(st) = p.child.wait_timeout(Duration::ZERO) {
-            panic!("collector exited by itself ({st}) before kill {k}:\n{}", p.log_tail(40));
+            panic!(
+                "collector exited by itself ({st}) before kill {k}:\n{}",
+                p.log_tail(40)
+            );
         }
         p.child.sigkill();
         let _ = p.child.wait_timeout(Duration::from_secs(10));
@@ -70,7 +73,8 @@ fn idempotent_mode_with_a_position_file_stays_exactly_once_in_files_across_sigki
 
 #[test]
 fn postgres_restarted_under_load_the_collector_reconnects_and_loses_nothing() {
-    let pg: &'static PgServer = Box::leak(Box::new(PgServer::start().expect("dedicated PostgreSQL")));
+    let pg: &'static PgServer =
+        Box::leak(Box::new(PgServer::start().expect("dedicated PostgreSQL")));
     let mut c = Chain::on(pg, "pgrestart");
     c.sql(MIX_TABLE);
     c.start_collector();
@@ -84,13 +88,24 @@ fn postgres_restarted_under_load_the_collector_reconnects_and_loses_nothing() {
     let txs = load.stop();
     assert!(txs > 100, "{txs}");
     let report = c.wait_verified(Duration::from_secs(180));
-    eprintln!("verified {:?} after the restart:\n{}", after.elapsed(), report.render(false));
+    eprintln!(
+        "verified {:?} after the restart:\n{}",
+        after.elapsed(),
+        report.render(false)
+    );
     let reconnects = c
         .collector()
         .metric("rtdp_collector_reconnects_total")
         .unwrap_or(0.0);
-    assert!(reconnects >= 1.0, "no reconnect counted:\n{}", c.collector().log_tail(30));
-    assert!(c.collector().log_tail(400).contains("capture session failed; reconnecting"));
+    assert!(
+        reconnects >= 1.0,
+        "no reconnect counted:\n{}",
+        c.collector().log_tail(30)
+    );
+    assert!(c
+        .collector()
+        .log_tail(400)
+        .contains("capture session failed; reconnecting"));
     c.assert_topic_exactly_once();
     c.stop_all();
 }
@@ -111,7 +126,11 @@ fn a_second_collector_with_the_same_name_fences_the_first() {
         .wait_timeout(Duration::from_secs(60))
         .unwrap_or_else(|| panic!("the first collector still runs:\n{}", first.log_tail(30)));
     assert_eq!(status.code(), Some(3), "{}", first.log_tail(30));
-    assert!(first.log_tail(50).contains("fenced"), "{}", first.log_tail(30));
+    assert!(
+        first.log_tail(50).contains("fenced"),
+        "{}",
+        first.log_tail(30)
+    );
     crate::common::wait_rows(&c, "mix", 1_500);
     load.stop();
     c.wait_verified(Duration::from_secs(180));

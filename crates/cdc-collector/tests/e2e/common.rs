@@ -122,12 +122,22 @@ impl Proc {
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    let body = if buf.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    let body = if buf
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body.as_str();
         while let Some((size, tail)) = rest.split_once("\r\n") {
@@ -223,7 +233,12 @@ impl Chain {
     pub fn start_collector(&mut self) {
         let n = self.runs.fetch_add(1, Ordering::Relaxed);
         let log = self.dir.path().join(format!("collector-{n}.log"));
-        self.collector = Some(Proc::spawn(Path::new(COLLECTOR), &[], &self.collector_env, &log));
+        self.collector = Some(Proc::spawn(
+            Path::new(COLLECTOR),
+            &[],
+            &self.collector_env,
+            &log,
+        ));
     }
 
     pub fn start_worker(&mut self) {
@@ -320,7 +335,10 @@ impl Chain {
     }
 
     pub fn stop_all(&mut self) {
-        for p in [self.collector.as_mut(), self.worker.as_mut()].into_iter().flatten() {
+        for p in [self.collector.as_mut(), self.worker.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             p.child.sigterm();
             let _ = p.child.wait_timeout(Duration::from_secs(30));
         }
@@ -330,8 +348,11 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("test directory kept for inspection: {}", self.dir.path().display());
-            let _ = self.dir.path().to_path_buf();
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!(
+                "test directory kept for inspection: {}",
+                dir.keep().display()
+            );
         }
     }
 }
@@ -344,10 +365,22 @@ pub struct Load {
 }
 
 impl Load {
+    /// At most `per_second` transactions a second (paced, so the collector under test
+    /// is not simply outrun by a writer with no limit).
     pub fn start(
         pg: &'static PgServer,
         db: &str,
         tolerate: bool,
+        step: impl Fn(u64) -> String + Send + 'static,
+    ) -> Load {
+        Load::paced(pg, db, tolerate, 300, step)
+    }
+
+    pub fn paced(
+        pg: &'static PgServer,
+        db: &str,
+        tolerate: bool,
+        per_second: u64,
         step: impl Fn(u64) -> String + Send + 'static,
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
@@ -360,7 +393,12 @@ impl Load {
             let mut done = 0u64;
             let mut client: Option<postgres::Client> = None;
             let mut i = 0u64;
+            let t0 = Instant::now();
             while !s.load(Ordering::SeqCst) {
+                let due = t0 + Duration::from_micros(i * 1_000_000 / per_second.max(1));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
                 if client.is_none() {
                     match postgres::Client::connect(&url, postgres::NoTls) {
                         Ok(c) => client = Some(c),
@@ -397,7 +435,10 @@ impl Load {
     /// Stops the writer; returns the number of transactions it committed.
     pub fn stop(mut self) -> u64 {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.take().map(|h| h.join().expect("load thread")).unwrap_or(0)
+        self.handle
+            .take()
+            .map(|h| h.join().expect("load thread"))
+            .unwrap_or(0)
     }
 }
 
@@ -431,11 +472,14 @@ pub const MIX_TABLE: &str =
 
 /// Waits until `table` has at least `n` rows (a condition, not a fixed delay).
 pub fn wait_rows(c: &Chain, table: &str, n: u64) {
-    wait_until(Duration::from_secs(120), &format!("{table} has {n} rows"), || {
-        c.pg
-            .psql(&c.db, &format!("SELECT count(*) FROM {table}"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .is_some_and(|have| have >= n)
-    });
+    wait_until(
+        Duration::from_secs(120),
+        &format!("{table} has {n} rows"),
+        || {
+            c.pg.psql(&c.db, &format!("SELECT count(*) FROM {table}"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .is_some_and(|have| have >= n)
+        },
+    );
 }

@@ -13,7 +13,10 @@ fn run_to_exit(c: &mut Chain) -> (Option<i32>, String) {
         .child
         .wait_timeout(Duration::from_secs(90))
         .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
-    (st.code(), std::fs::read_to_string(&p.log).unwrap_or_default())
+    (
+        st.code(),
+        std::fs::read_to_string(&p.log).unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn an_unknown_table_stops_the_collector_naming_it() {
     c.set_collector("DATABASE_TABLES", "mix, public.nope");
     let (code, log) = run_to_exit(&mut c);
     assert_eq!(code, Some(2), "{log}");
-    assert!(log.contains(r#"table "public.nope""#) && log.contains("does not exist"), "{log}");
+    assert!(
+        log.contains(r#"table "public.nope""#) && log.contains("does not exist"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -32,19 +38,26 @@ fn a_missing_password_stops_the_collector_naming_the_variable() {
     c.collector_env.retain(|(k, _)| k != "DATABASE_PASSWORD");
     let (code, log) = run_to_exit(&mut c);
     assert_eq!(code, Some(2), "{log}");
-    assert!(log.contains("database.password") && log.contains("DATABASE_PASSWORD"), "{log}");
+    assert!(
+        log.contains("database.password") && log.contains("DATABASE_PASSWORD"),
+        "{log}"
+    );
 }
 
 #[test]
 fn wal_level_replica_stops_the_collector_with_the_fix() {
-    let pg: &'static PgServer =
-        Box::leak(Box::new(PgServer::start_with(&["wal_level=replica"]).expect("PostgreSQL")));
+    let pg: &'static PgServer = Box::leak(Box::new(
+        PgServer::start_with(&["wal_level=replica"]).expect("PostgreSQL"),
+    ));
     let mut c = Chain::on(pg, "walrep");
     c.sql(MIX_TABLE);
     let (code, log) = run_to_exit(&mut c);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("wal_level = replica"), "{log}");
-    assert!(log.contains("ALTER SYSTEM SET wal_level = logical"), "{log}");
+    assert!(
+        log.contains("ALTER SYSTEM SET wal_level = logical"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -58,7 +71,12 @@ fn check_config_names_every_problem_at_once() {
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    for key in ["database.username", "database.password", "database.tables", "collector.name"] {
+    for key in [
+        "database.username",
+        "database.password",
+        "database.tables",
+        "collector.name",
+    ] {
         assert!(err.contains(key), "{key} missing in:\n{err}");
     }
 }
