@@ -103,7 +103,13 @@ pub fn manifest_path(topic: &str, partition: i32) -> PathBuf {
 
 /// Parses a final name back into (topic, partition, first, last).
 pub fn parse_final_name(name: &str) -> Option<(String, i32, i64, i64)> {
-    let stem = name.split('.').next()?;
+    // The topic may contain dots (DataHub's `<project>.<topic>`); the offsets never do,
+    // so the extension starts at the first dot after the last '+'.
+    let plus = name.rfind('+')?;
+    let stem = match name[plus..].find('.') {
+        Some(dot) => &name[..plus + dot],
+        None => name,
+    };
     let mut it = stem.rsplitn(4, '+');
     let last = it.next()?.parse().ok()?;
     let first = it.next()?.parse().ok()?;
@@ -132,6 +138,11 @@ mod tests {
         assert_eq!(
             parse_final_name("x+1+2+3.jsonl.gz"),
             Some(("x".into(), 1, 2, 3))
+        );
+        // DataHub topics are <project>.<topic>: a dot before the offsets.
+        assert_eq!(
+            parse_final_name("proj.cdc-events+1+2+3.csv.zst"),
+            Some(("proj.cdc-events".into(), 1, 2, 3))
         );
     }
 
