@@ -87,26 +87,10 @@ pub fn build(
             _ => false,
         };
     if split {
-        let mut out = Vec::with_capacity(2);
-        out.push(one(
-            shape,
-            origin,
-            Op::Delete,
-            before,
-            None,
-            next_index,
-            now_ms,
-        ));
-        out.push(one(
-            shape,
-            origin,
-            Op::Create,
-            None,
-            after,
-            next_index,
-            now_ms,
-        ));
-        out
+        vec![
+            one(shape, origin, Op::Delete, before, None, next_index, now_ms),
+            one(shape, origin, Op::Create, None, after, next_index, now_ms),
+        ]
     } else {
         vec![one(shape, origin, op, before, after, next_index, now_ms)]
     }

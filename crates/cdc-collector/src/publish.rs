@@ -155,7 +155,7 @@ impl Publisher {
             .set("compression.type", "lz4")
             .set("queue.buffering.max.messages", "1000000")
             .set("queue.buffering.max.kbytes", "1048576")
-            .set("message.timeout.ms", &s.transaction_timeout_ms.to_string());
+            .set("message.timeout.ms", s.transaction_timeout_ms.to_string());
         if s.transactional {
             pc.set(
                 "transactional.id",

@@ -204,7 +204,7 @@ fn rows(msgs: Vec<SimpleQueryMessage>) -> Vec<postgres::SimpleQueryRow> {
         .collect()
 }
 
-fn col<'a>(r: &'a postgres::SimpleQueryRow, i: usize) -> &'a str {
+fn col(r: &postgres::SimpleQueryRow, i: usize) -> &str {
     r.get(i).unwrap_or("")
 }
 

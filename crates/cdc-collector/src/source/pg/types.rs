@@ -169,7 +169,7 @@ fn normalize_offset(text: &str) -> String {
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let b = hex.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| match c {
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(col("jsonb").0.ty, ColumnType::Json);
         assert_eq!(col("uuid").0.ty, ColumnType::String);
         assert_eq!(col("integer[]"), {
-            let mut c = Column::new("c", ColumnType::Json);
+            let c = Column::new("c", ColumnType::Json);
 
             (c, PgKind::NumberArray)
         });
