@@ -540,7 +540,7 @@ impl PostgresSource {
         );
         let until = rows(
             client
-                .simple_query("SELECT pg_current_wal_lsn()::text")
+                .simple_query("SELECT pg_current_wal_insert_lsn()::text")
                 .map_err(|e| pg_err("reading the WAL position", &e))?,
         );
         let until = until

@@ -3,8 +3,11 @@
 //!
 //! The slot is created first (its consistent point C), then a REPEATABLE READ snapshot S
 //! is taken and `pg_current_snapshot()` records what S sees (xmin, xmax, in-progress
-//! list), and `pg_current_wal_lsn()` read after it bounds every commit S can see
-//! (`until`). Streaming starts at C, so a transaction committed between C and S is both
+//! list), and `pg_current_wal_insert_lsn()` read after it bounds every commit S can see
+//! (`until`). The *insert* position, not `pg_current_wal_lsn()` (the write position):
+//! with asynchronous commit a transaction is visible once its commit record is inserted,
+//! possibly before it is written, and such a transaction was streamed a second time when
+//! the write position served as the bound (found by the snapshot-under-writes test). Streaming starts at C, so a transaction committed between C and S is both
 //! in S and in the stream: while the stream is at or before `until`, a change of a table
 //! read at S is dropped exactly when its transaction is visible in S. Past `until`, no
 //! change is dropped. Nothing is missed (everything after C is streamed) and nothing is
