@@ -1376,6 +1376,44 @@ mod tests {
     }
 
     #[test]
+    fn an_insert_of_a_present_key_or_an_update_of_a_missing_one_is_a_problem() {
+        // Same final state as the source, but reached through a doubled insert (a
+        // snapshot row streamed again) and an update of a key never inserted (a gap).
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "dt=2026-11-24",
+            &file_name(0, 0, 3, "jsonl"),
+            &jsonl(&[
+                line("e1", "r", o(1, "a3", "1.75")),
+                line("e2", "c", o(1, "a3", "1.75")),
+                line("e3", "u", o(3, "c", "3.00")),
+                line("e4", "c", o(4, "d", "-4.10")),
+            ]),
+        );
+        let r = verify_table(dir.path(), &standard_source()).unwrap();
+        assert!(!r.ok());
+        assert_eq!((r.matching, r.missing, r.extra, r.different), (3, 0, 0, 0));
+        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
+        assert!(r.problems[0].contains("insert of a key that is already there"));
+        assert!(r.problems[1].contains("update of a key that is not there"));
+        // An `r` of a present key (a table re-read after a crash in the snapshot) is not.
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "dt=2026-11-24",
+            &file_name(0, 0, 3, "jsonl"),
+            &jsonl(&[
+                line("e1", "r", o(1, "a3", "1.75")),
+                line("e2", "r", o(1, "a3", "1.75")),
+                line("e3", "r", o(3, "c", "3.00")),
+                line("e4", "c", o(4, "d", "-4.10")),
+            ]),
+        );
+        assert!(verify_table(dir.path(), &standard_source()).unwrap().ok());
+    }
+
+    #[test]
     fn inserts_updates_deletes_over_files_and_partitions_match() {
         let dir = tempfile::tempdir().unwrap();
         standard_output(dir.path());
