@@ -99,6 +99,7 @@ fn every_type_key_changes_keyless_rows_and_a_100k_transaction_arrive_exactly_onc
         .find(|t| t.name == "public.big")
         .expect("big");
     assert_eq!(big.source_rows, 90_000);
+    c.stop_collector_ok();
     c.stop_all();
 }
 

@@ -334,6 +334,19 @@ impl Chain {
         records.len()
     }
 
+    /// SIGTERM to the collector; it must exit 0 within 30 s.
+    pub fn stop_collector_ok(&mut self) {
+        let p = self.collector.as_mut().expect("collector");
+        p.child.sigterm();
+        let st = p.child.wait_timeout(Duration::from_secs(30));
+        assert_eq!(
+            st.and_then(|s| s.code()),
+            Some(0),
+            "collector did not exit 0 on SIGTERM:\n{}",
+            p.log_tail(30)
+        );
+    }
+
     pub fn stop_all(&mut self) {
         for p in [self.collector.as_mut(), self.worker.as_mut()]
             .into_iter()
