@@ -2,6 +2,9 @@
 //! health/metrics server, run the capture loop until SIGTERM/SIGINT. `verify` compares
 //! the source tables with the files the workers wrote. Nothing else lives here.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
