@@ -67,11 +67,7 @@ fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
         } else {
             db.name.clone()
         },
-        default_schema: if db.schema.trim().is_empty() {
-            "public".into()
-        } else {
-            db.schema.trim().to_owned()
-        },
+        default_schema: db.schema.trim().to_owned(),
         include: db.table_list().iter().map(|s| s.to_string()).collect(),
         exclude: db
             .exclude_table_list()

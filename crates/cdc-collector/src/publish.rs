@@ -8,6 +8,10 @@
 //! the newest committed checkpoint after fencing, so whatever a fenced or crashed
 //! predecessor left open is aborted first.
 //!
+//! With `offsetStore: file` in `transactional` mode, the position file is written right
+//! after the commit (the topic then holds a batch twice if the process dies in between;
+//! the worker drops the copy by position).
+//!
 //! In `idempotent` mode (DataHub, which has neither transactions nor compacted topics),
 //! the batch is sent and flushed, every delivery checked, and only then the checkpoint
 //! is written to the position file (atomically: temp file, fsync, rename, fsync dir). A
@@ -295,7 +299,11 @@ impl Publisher {
                 .map_err(|e| fenced(kerr("beginning a Kafka transaction", &e)))?;
             let r = self
                 .send_all(events)
-                .and_then(|()| self.send_position(checkpoint))
+                .and_then(|()| match &self.s.offset_file {
+                    // The position goes into the same transaction as the events.
+                    None => self.send_position(checkpoint),
+                    Some(_) => Ok(()),
+                })
                 .and_then(|()| {
                     self.producer
                         .commit_transaction(Duration::from_millis(self.s.transaction_timeout_ms))
@@ -305,7 +313,12 @@ impl Publisher {
                 let _ = self.producer.abort_transaction(Duration::from_secs(10));
                 return Err(fenced(e));
             }
-            Ok(())
+            // With a position file, the file follows the commit: a crash in between
+            // publishes the batch again (the worker drops it by position).
+            match &self.s.offset_file {
+                Some(path) => write_position_file(path, checkpoint),
+                None => Ok(()),
+            }
         } else {
             let before = self.counter.failed.load(Ordering::Relaxed);
             self.send_all(events)?;
@@ -384,6 +397,21 @@ fn ensure_topics(cfg: &ClientConfig, s: &PublishSettings) -> Result<(), PublishE
         match r {
             Ok(t) => tracing::info!(topic = %t, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((
+                t,
+                code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidReplicationFactor
+                | RDKafkaErrorCode::InvalidPartitions
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::PolicyViolation),
+            )) => {
+                return Err(PublishError::Fatal(format!(
+                    "creating topic {t}: {code} (check collector.topicPartitions, \
+                     collector.topicReplicationFactor and the Kafka user's rights, or create the \
+                     topic beforehand)"
+                )))
+            }
             Err((t, code)) => {
                 return Err(PublishError::Transient(format!(
                     "creating topic {t}: {code}"

@@ -156,6 +156,11 @@ impl<S: ChangeSource> Runner<S> {
             }
             if batch.is_idle() {
                 self.metrics.lag.set(0.0);
+                if let Ok(mut s) = self.status.lock() {
+                    if s.lag_ms.is_some() {
+                        s.lag_ms = Some(0);
+                    }
+                }
                 self.wait(self.poll_interval);
                 continue;
             }

@@ -444,7 +444,7 @@ impl Default for CollectorConfig {
             snapshot_mode: SnapshotMode::Initial,
             snapshot_chunk_rows: 10_000,
             poll_interval_ms: 200,
-            max_batch_changes: 20_000,
+            max_batch_changes: 100_000,
             transaction_timeout_ms: 60_000,
         }
     }

@@ -1,8 +1,9 @@
 //! Table selection: `database.tables` / `database.excludeTables` entries matched against
 //! the tables the database has. Pure functions.
 //!
-//! An entry is `table` (in `database.schema`, or the default schema when that is
-//! empty) or `schema.table`; `*` matches any run of characters and `?` one character,
+//! An entry is `table` (in `database.schema`, or `public` when that is empty) or
+//! `schema.table`; a bare `*` means every table of `database.schema` (every schema when
+//! that is empty); `*` matches any run of characters and `?` one character,
 //! in either part (`sales.*`, `*.orders_202?`, `*`). Names compare exactly (PostgreSQL
 //! folds unquoted names to lower case, so write them as the catalog has them).
 //! Exclusion wins over inclusion. An entry without a wildcard that matches no table
@@ -31,12 +32,16 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// Parses an entry; unqualified names take `default_schema`.
+    /// Parses an entry. An unqualified name is in `default_schema` (`database.schema`),
+    /// or in `public` when that is empty; a bare `*` is every table of `default_schema`,
+    /// or of every schema when that is empty.
     pub fn parse(entry: &str, default_schema: &str) -> Pattern {
         let entry = entry.trim();
+        let default_schema = default_schema.trim();
         let (schema, table) = match entry.split_once('.') {
             Some((s, t)) => (s.to_owned(), t.to_owned()),
-            None if entry == "*" => ("*".to_owned(), "*".to_owned()),
+            None if entry == "*" && default_schema.is_empty() => ("*".to_owned(), "*".to_owned()),
+            None if default_schema.is_empty() => ("public".to_owned(), entry.to_owned()),
             None => (default_schema.to_owned(), entry.to_owned()),
         };
         Pattern {
@@ -178,7 +183,18 @@ mod tests {
     #[test]
     fn selection_by_names_wildcards_and_exclusions() {
         let a = avail();
-        assert_eq!(select(&[], &[], "public", &a).unwrap().len(), 5);
+        assert_eq!(select(&[], &[], "", &a).unwrap().len(), 5);
+        assert_eq!(select(&["*"], &[], "", &a).unwrap().len(), 5);
+        assert_eq!(
+            select(&["*"], &[], "sales", &a).unwrap(),
+            vec![t("sales", "items"), t("sales", "orders")],
+            "a bare * stays in database.schema"
+        );
+        assert_eq!(
+            select(&["orders"], &[], "", &a).unwrap(),
+            vec![t("public", "orders")],
+            "unqualified names are in public when no schema is set"
+        );
         assert_eq!(
             select(&["orders"], &[], "public", &a).unwrap(),
             vec![t("public", "orders")]

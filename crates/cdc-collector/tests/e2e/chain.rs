@@ -141,3 +141,67 @@ fn a_snapshot_taken_while_writes_run_has_nothing_missing_and_nothing_twice() {
     c.assert_topic_exactly_once();
     c.stop_all();
 }
+
+#[test]
+fn columns_added_and_dropped_mid_stream_travel_with_the_events() {
+    let mut c = Chain::new("ddl");
+    c.sql(
+        "CREATE TABLE d (id int PRIMARY KEY, a text, b int); ALTER TABLE d REPLICA IDENTITY FULL;",
+    );
+    c.sql("INSERT INTO d SELECT g, 'a' || g, g FROM generate_series(1, 100) g;");
+    c.start_collector();
+    c.start_worker();
+    c.wait_collector_ready(Duration::from_secs(60));
+    c.sql("INSERT INTO d SELECT g, 'a' || g, g FROM generate_series(101, 200) g;");
+    c.sql("ALTER TABLE d ADD COLUMN c numeric(10,2);");
+    c.sql("INSERT INTO d SELECT g, 'a' || g, g, g / 4.0 FROM generate_series(201, 300) g;");
+    c.sql("UPDATE d SET c = 1.5 WHERE id % 3 = 0;");
+    c.sql("ALTER TABLE d DROP COLUMN b;");
+    c.sql("INSERT INTO d SELECT g, 'z', 2.25 FROM generate_series(301, 400) g;");
+    c.sql("DELETE FROM d WHERE id % 7 = 0;");
+    let report = c.wait_verified(Duration::from_secs(120));
+    eprintln!("{}", report.render(false));
+    assert!(c
+        .collector()
+        .log_tail(200)
+        .contains("table columns changed"));
+    c.assert_topic_exactly_once();
+    c.stop_all();
+}
+
+#[test]
+fn a_transactional_collector_with_a_position_file_resumes_from_the_file() {
+    let mut c = Chain::new("txfile");
+    c.sql(MIX_TABLE);
+    c.sql("INSERT INTO mix SELECT -g, 'pre', g FROM generate_series(1, 1000) g;");
+    let pos = c.dir.path().join("state/pos.json");
+    c.set_collector("COLLECTOR_OFFSET_STORE", "file");
+    c.set_collector("COLLECTOR_OFFSET_FILE", &pos.display().to_string());
+    c.start_collector();
+    c.start_worker();
+    c.wait_collector_ready(Duration::from_secs(60));
+    for i in 0..20 {
+        c.sql(&mixed_step(i));
+    }
+    c.wait_verified(Duration::from_secs(120));
+    c.stop_collector_ok();
+    assert!(pos.exists(), "no position file");
+    for i in 20..40 {
+        c.sql(&mixed_step(i));
+    }
+    c.start_collector();
+    c.wait_collector_ready(Duration::from_secs(60));
+    let report = c.wait_verified(Duration::from_secs(120));
+    eprintln!("{}", report.render(false));
+    let log = c.collector().log_tail(200);
+    assert!(
+        log.contains("resuming strictly after the stored position"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("initial snapshot starting"),
+        "snapshot taken again:\n{log}"
+    );
+    c.assert_topic_exactly_once();
+    c.stop_all();
+}

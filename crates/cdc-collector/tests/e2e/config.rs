@@ -80,3 +80,16 @@ fn check_config_names_every_problem_at_once() {
         assert!(err.contains(key), "{key} missing in:\n{err}");
     }
 }
+
+#[test]
+fn a_keyless_table_without_replica_identity_full_stops_the_collector_with_the_fix() {
+    let mut c = Chain::new("keyless");
+    c.sql("CREATE TABLE logs (at timestamptz, line text);");
+    let (code, log) = run_to_exit(&mut c);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains(r#"ALTER TABLE "public"."logs" REPLICA IDENTITY FULL;"#),
+        "{log}"
+    );
+    assert!(log.contains("DATABASE_EXCLUDE_TABLES"), "{log}");
+}

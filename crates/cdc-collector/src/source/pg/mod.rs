@@ -60,7 +60,8 @@ pub struct PgSettings {
     pub user: String,
     pub password: Secret,
     pub dbname: String,
-    /// Schema of unqualified table names (`database.schema`, or `public`).
+    /// `database.schema`: the schema of unqualified names and of a bare `*` (empty:
+    /// `public` for names, every schema for `*`).
     pub default_schema: String,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
@@ -190,6 +191,15 @@ fn pg_err(what: &str, e: &postgres::Error) -> SourceError {
         if code == "42501" {
             return SourceError::fatal(msg);
         }
+        if code == "55000" {
+            // Object not in prerequisite state: an invalidated ("lost") slot, wal_level
+            // lowered, a physical slot of that name. Retrying cannot fix these.
+            return SourceError::fatal(format!(
+                "{msg}. If the replication slot was invalidated (pg_replication_slots.wal_status = \
+                 'lost', e.g. by max_slot_wal_keep_size), the changes it held are gone: start over \
+                 with a new snapshot by giving the collector a new collector.name (COLLECTOR_NAME)"
+            ));
+        }
         return SourceError::transient(msg);
     }
     SourceError::transient(format!("{what}: {e}"))
@@ -288,12 +298,17 @@ impl PostgresSource {
         }
         let r = self.query(
             "reading the role's rights",
-            "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user",
+            "SELECT rolreplication OR rolsuper OR EXISTS (SELECT 1 FROM pg_roles r \
+             WHERE r.rolname IN ('rds_replication', 'rds_superuser', 'azure_pg_admin', \
+             'cloudsqlsuperuser', 'alloydbsuperuser') AND pg_has_role(current_user, r.oid, 'member')) \
+             FROM pg_roles WHERE rolname = current_user",
         )?;
         if r.first().map(|r| col(r, 0)) != Some("t") {
             let user = self.s.user.clone();
             return Err(SourceError::fatal(format!(
-                "user {user:?} may not use logical replication. Fix: `ALTER ROLE {} WITH REPLICATION;`",
+                "user {user:?} may not use logical replication. Fix: `ALTER ROLE {} WITH REPLICATION;` \
+                 (on Amazon RDS/Aurora: `GRANT rds_replication TO {};`)",
+                q_ident(&user),
                 q_ident(&user)
             )));
         }
@@ -347,6 +362,7 @@ impl PostgresSource {
             )));
         }
         self.tables.clear();
+        let mut keyless = Vec::new();
         for t in &captured {
             let meta = self.table_meta(t)?;
             let full = ident.get(t).map(String::as_str) == Some("f");
@@ -357,12 +373,23 @@ impl PostgresSource {
                     q_ident(&t.table)
                 );
                 if meta.shape.key.is_empty() {
-                    tracing::warn!(table = %t, fix = %fix, "captured table has no primary key and no REPLICA IDENTITY FULL: its updates and deletes cannot say which row changed");
+                    // wal2json drops their updates and deletes altogether ("no tuple
+                    // identifier"): capturing them would silently diverge.
+                    keyless.push(fix);
                 } else {
                     tracing::warn!(table = %t, fix = %fix, "captured table lacks REPLICA IDENTITY FULL: updates and deletes carry only the key columns as `before`, and unchanged large (TOASTed) values are missing from `after`");
                 }
             }
             self.tables.insert(t.to_string(), meta);
+        }
+        if !keyless.is_empty() {
+            return Err(SourceError::fatal(format!(
+                "{} captured table(s) have neither a primary key nor REPLICA IDENTITY FULL, so \
+                 their updates and deletes cannot be captured (wal2json drops them). Fix: {} \
+                 — or leave those tables out with DATABASE_EXCLUDE_TABLES",
+                keyless.len(),
+                keyless.join(" ")
+            )));
         }
         self.add_tables = captured
             .iter()
@@ -875,7 +902,13 @@ impl PostgresSource {
                     schema: row.schema.as_deref().unwrap_or("").to_owned(),
                     table: row.table.as_deref().unwrap_or("").to_owned(),
                 };
-                let meta = self.table_meta(&t)?;
+                let mut meta = self.table_meta(&t)?;
+                if shape_differs(&meta, &row) && !row.columns.is_empty() {
+                    // The catalog has moved on (the collector is behind a later DDL): take
+                    // the columns from the change itself, keys from the catalog by name,
+                    // so rows of the old shape do not query the catalog one by one.
+                    meta = meta_from_row(&t, &meta, &row);
+                }
                 tracing::info!(table = %name, columns = meta.shape.columns.len(), "table columns changed; metadata refreshed");
                 self.tables.insert(name.clone(), meta);
             }
@@ -929,15 +962,68 @@ impl PostgresSource {
 
     /// Whether a row names a column the metadata does not have, or with another type.
     fn shape_changed(&self, name: &str, row: &wal2json::Row<'_>) -> bool {
-        let Some(meta) = self.tables.get(name) else {
-            return false;
-        };
-        row.columns.iter().chain(row.identity.iter()).any(|c| {
+        self.tables
+            .get(name)
+            .is_some_and(|meta| shape_differs(meta, row))
+    }
+}
+
+/// Whether a row names a column `meta` does not have, or with another type, or is an
+/// insert with another number of columns (a dropped column; updates may leave out
+/// unchanged TOASTed values, so only inserts tell).
+fn shape_differs(meta: &TableMeta, row: &wal2json::Row<'_>) -> bool {
+    (row.action == "I" && row.columns.len() != meta.shape.columns.len())
+        || row.columns.iter().chain(row.identity.iter()).any(|c| {
             match meta.by_name.get(c.name.as_ref()) {
                 Some(&i) => meta.types[i] != c.ty,
                 None => true,
             }
         })
+}
+
+/// Metadata from a change's own columns (names and types as wal2json gives them); key
+/// columns and nullability from `catalog` where the names match.
+fn meta_from_row(t: &TableName, catalog: &TableMeta, row: &wal2json::Row<'_>) -> TableMeta {
+    let mut columns = Vec::new();
+    let mut kinds = Vec::new();
+    let mut types = Vec::new();
+    for c in &row.columns {
+        let known = catalog
+            .by_name
+            .get(c.name.as_ref())
+            .map(|&j| &catalog.shape.columns[j]);
+        let (col, kind) = column_for(
+            &c.name,
+            &c.ty,
+            known.is_some_and(|k| !k.optional),
+            known.is_some_and(|k| k.key),
+        );
+        columns.push(col);
+        kinds.push(kind);
+        types.push(c.ty.to_string());
+    }
+    let by_name: HashMap<String, usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    // Key columns in the catalog's key order (the Kafka key must not change with it).
+    let key = catalog
+        .shape
+        .key
+        .iter()
+        .filter_map(|&j| by_name.get(&catalog.shape.columns[j].name).copied())
+        .collect();
+    TableMeta {
+        shape: TableShape {
+            schema: t.schema.clone(),
+            table: t.table.clone(),
+            columns: Arc::new(columns),
+            key,
+        },
+        kinds,
+        types,
+        by_name,
     }
 }
 
