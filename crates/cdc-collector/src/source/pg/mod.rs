@@ -91,7 +91,8 @@ pub struct Checkpoint {
 pub struct SnapState {
     /// Tables read completely.
     pub done: Vec<String>,
-    /// Rows published so far (also the next row's index).
+    /// The next snapshot row's index: rows published so far, raised to `run << 40` when a
+    /// snapshot resumes after a crash (run = how many snapshots were taken before).
     pub rows: u64,
     /// The snapshots taken (more than one after a restart during the snapshot).
     pub snapshots: Vec<SnapshotXids>,
@@ -585,6 +586,12 @@ impl PostgresSource {
             .ok_or_else(|| SourceError::transient("could not read pg_current_snapshot()"))?;
         st.snapshots.push(xids);
         let snap_id = st.snapshots.len() - 1;
+        if snap_id > 0 {
+            // A snapshot resumed after a crash: its rows must sort after everything the
+            // interrupted run may have published, even a chunk whose position was never
+            // stored (idempotent mode), or the worker would drop them as re-sent.
+            st.rows = st.rows.max((snap_id as u64) << 40);
+        }
         let mut estimate = 0u64;
         let mut known = true;
         for t in &remaining {
