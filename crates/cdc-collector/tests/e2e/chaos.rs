@@ -137,3 +137,32 @@ fn a_second_collector_with_the_same_name_fences_the_first() {
     c.assert_topic_exactly_once();
     c.stop_all();
 }
+
+#[test]
+fn sigkill_during_the_initial_snapshot_resumes_it_and_the_files_match() {
+    let mut c = Chain::new("snapkill");
+    c.sql(MIX_TABLE);
+    c.sql("CREATE TABLE other (id int PRIMARY KEY, v text);");
+    c.sql("INSERT INTO other SELECT g, 'o' || g FROM generate_series(1, 3000) g;");
+    c.sql("INSERT INTO mix SELECT g, 'pre' || g, g FROM generate_series(1, 60000) g;");
+    c.set_collector("PIPELINE_COLLECTOR_SNAPSHOT_CHUNK_ROWS", "500");
+    c.start_collector();
+    c.start_worker();
+    rtdp_testkit::wait_until(Duration::from_secs(120), "snapshot under way", || {
+        c.collector()
+            .metric("rtdp_collector_snapshot_rows_total")
+            .is_some_and(|n| n >= 8_000.0)
+    });
+    let p = c.collector.as_mut().expect("collector");
+    p.child.sigkill();
+    let _ = p.child.wait_timeout(Duration::from_secs(10));
+    c.start_collector();
+    let report = c.wait_verified(Duration::from_secs(180));
+    eprintln!("{}", report.render(false));
+    assert!(c
+        .collector()
+        .log_tail(400)
+        .contains("resuming the initial snapshot"));
+    c.assert_topic_exactly_once();
+    c.stop_all();
+}
