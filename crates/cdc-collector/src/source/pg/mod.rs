@@ -13,9 +13,12 @@
 //! - wal2json ships with the cloud services (RDS, Aurora, Cloud SQL, Azure) and Debian
 //!   (`postgresql-15-wal2json`); its output is JSON with column names and types.
 //!
-//! Costs, written down: each poll re-decodes from the slot's restart LSN (kept small by
-//! advancing after every batch; a long-open transaction elsewhere makes it larger), and
-//! latency is one poll interval when idle. Whole transactions are returned (wal2json
+//! Costs, written down: each poll re-decodes from the slot's restart LSN, which
+//! `pg_replication_slot_advance` moves only to the last `xl_running_xacts` record (every
+//! 15 s, and at checkpoints) — so while a backlog drains, every poll decodes it from its
+//! start again (skipping what was published), and a long-open transaction elsewhere holds
+//! it back further. Big batches (`collector.maxBatchChanges`) keep the number of polls
+//! small; docs/BENCHMARKS.md has the numbers. Latency is one poll interval when idle. Whole transactions are returned (wal2json
 //! checks `upto_nchanges` only at commits), so a batch never splits a transaction.
 //!
 //! ## Snapshot without an exported snapshot
