@@ -7,7 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -221,29 +221,13 @@ fn run(cfg: PipelineConfig) -> Result<(), RunError> {
             let _ = rx.await;
         }))
         .map_err(|e| RunError::Other(anyhow::anyhow!("starting the health server: {e}")))?;
-    {
-        let stop = stop.clone();
-        let hard_deadline = Duration::from_millis(cfg.shutdown.timeout_ms + 5_000);
-        rt.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-            stop.store(true, Ordering::SeqCst);
-            // The batch in flight finishes (or is aborted by Kafka's transaction timeout
-            // and published again on the next start); do not wait for ever.
-            tokio::time::sleep(hard_deadline).await;
-            tracing::error!("shutdown did not finish within shutdown.timeoutMs + 5 s; exiting");
-            std::process::exit(1);
-        });
-    }
+    // The batch in flight finishes (or Kafka aborts its transaction and it is published
+    // again on the next start); do not wait for ever.
+    rtdp_core::signals::stop_on_signal(
+        &rt,
+        stop.clone(),
+        Duration::from_millis(cfg.shutdown.timeout_ms + 5_000),
+    );
     let p = publish_settings(&cfg);
     tracing::info!(
         collector = %cfg.collector.name,

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod retry;
 pub mod secret;
+pub mod signals;
 pub mod status;
 pub mod telemetry;
 pub mod types;

@@ -11,7 +11,7 @@ use rtdp_core::health::{self, Health};
 use rtdp_core::model::JobState;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use stream_worker::consumer::{Worker, WorkerSettings};
 use stream_worker::manifest::Store;
@@ -137,30 +137,13 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
             let _ = rx.await;
         }))?;
 
-    {
-        let stop = stop.clone();
-        let hard_deadline = std::time::Duration::from_millis(cfg.shutdown.timeout_ms + 5_000);
-        rt.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-            stop.store(true, Ordering::SeqCst);
-            // The drain honours shutdown.timeoutMs between partitions; should one
-            // checkpoint hang on a stuck disk, stop anyway (what is not committed is
-            // re-consumed on the next start).
-            tokio::time::sleep(hard_deadline).await;
-            tracing::error!("shutdown did not finish within shutdown.timeoutMs + 5 s; exiting");
-            std::process::exit(1);
-        });
-    }
+    // The drain honours shutdown.timeoutMs between partitions; should one checkpoint hang
+    // on a stuck disk, stop anyway (what is not committed is re-consumed on the next start).
+    rtdp_core::signals::stop_on_signal(
+        &rt,
+        stop.clone(),
+        std::time::Duration::from_millis(cfg.shutdown.timeout_ms + 5_000),
+    );
 
     let s = settings(&cfg);
     tracing::info!(
