@@ -5,7 +5,7 @@
 -- Background: docs/POSTGRESQL.md.
 --
 -- Run as a superuser (or a role with CREATEROLE that owns the tables), connected to the
--- database to capture, with psql:
+-- database to capture, with psql (Amazon RDS / Aurora: see step 2 first):
 --
 --   psql "host=db port=5432 dbname=shop user=postgres" \
 --        -v rtdp_password='…' -v schema=public -f sql/setup-postgres-cdc.sql
@@ -13,11 +13,13 @@
 -- Variables: rtdp_password (required), schema (default public), rtdp_user (default
 -- rtdp_cdc). Idempotent: safe to run again (it also re-sets the password).
 --
--- Server settings (postgresql.conf or ALTER SYSTEM; both need a restart):
+-- Server settings (postgresql.conf or ALTER SYSTEM; the first two need a restart, the
+-- third a reload):
 --   wal_level = logical
 --   max_replication_slots >= number of collectors on this server (+ other slots)
 --   max_slot_wal_keep_size = '50GB'   -- optional: cap the WAL a stopped collector's slot
---                                     -- retains (past it the slot is lost: reset needed)
+--                                     -- retains (past it the slot is lost: the collector
+--                                     -- stops with SQLSTATE 55000 and needs a reset)
 -- max_wal_senders does not matter to the collector (it does not use the replication
 -- protocol). Managed services: RDS/Aurora rds.logical_replication = 1, Cloud SQL
 -- cloudsql.logical_decoding = on, Azure flexible server wal_level = logical.
@@ -33,7 +35,8 @@
 --
 -- Then set DATABASE_TYPE=postgresql, DATABASE_HOST, DATABASE_PORT, DATABASE_NAME=shop,
 -- DATABASE_USERNAME=rtdp_cdc, DATABASE_PASSWORD, DATABASE_SCHEMA, DATABASE_TABLES
--- (e.g. public.* — a bare * means every schema) and a COLLECTOR_NAME unique per source.
+-- (e.g. public.*; a bare * is every table of DATABASE_SCHEMA, or of every schema when
+-- DATABASE_SCHEMA is empty) and a COLLECTOR_NAME unique per source.
 
 \set ON_ERROR_STOP on
 \if :{?rtdp_password}
@@ -69,7 +72,13 @@ SELECT pg_drop_replication_slot('rtdp_setup_probe')
  WHERE EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = 'rtdp_setup_probe');
 
 -- 2. A login role with the REPLICATION attribute: it lets the collector create its slot
---    and read and advance it. (The collector checks rolreplication or superuser.)
+--    and read and advance it. (The collector's start-up check accepts REPLICATION,
+--    superuser, or membership of rds_replication, rds_superuser, azure_pg_admin,
+--    cloudsqlsuperuser or alloydbsuperuser.) Amazon RDS / Aurora: the master user is not a
+--    superuser and cannot give REPLICATION, so this step fails there. Run instead
+--      CREATE ROLE rtdp_cdc WITH LOGIN PASSWORD '...';
+--      GRANT rds_replication TO rtdp_cdc;
+--    then this script with step 2 commented out (its GRANT SET ON PARAMETER is optional).
 SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION PASSWORD %L', :'rtdp_user', :'rtdp_password')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'rtdp_user') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN REPLICATION PASSWORD %L', :'rtdp_user', :'rtdp_password') \gexec
@@ -96,8 +105,10 @@ SELECT format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT ON TABLES TO %
 --        NOT NULL;
 --      - an unchanged large (TOASTed) value is missing from `after` of an update;
 --      - a table WITHOUT a primary key gets no UPDATE/DELETE at all: wal2json skips them.
---    FULL logs the whole old row (more WAL per update/delete). The collector warns at start
---    for every captured table without it. One table:
+--    FULL logs the whole old row (more WAL per update/delete). The collector refuses to
+--    start while a captured table has neither a primary key nor FULL (the message lists
+--    the ALTER TABLE statements, or exclude the table with DATABASE_EXCLUDE_TABLES), and
+--    warns at start for a table with a key but without FULL. One table:
 --      ALTER TABLE public.orders REPLICA IDENTITY FULL;
 --    Here: every ordinary table and every partition of the schema (a partitioned parent
 --    is skipped: its leaf partitions are what logical decoding reports).
