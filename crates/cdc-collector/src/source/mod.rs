@@ -9,6 +9,7 @@
 //! which lets the database release its log up to there. On start the source gets the
 //! last checkpoint that reached Kafka and resumes strictly after it.
 
+pub mod oracle;
 pub mod pg;
 pub mod tables;
 
