@@ -43,6 +43,9 @@ enum Command {
     Run,
     /// Validate the configuration (file + environment), print every problem, and exit.
     CheckConfig,
+    /// Oracle tools for operators (the Oracle source itself comes with its own issue).
+    #[command(subcommand)]
+    Oracle(OracleCommand),
     /// Compare the captured source tables with the state rebuilt from the output files;
     /// print a report; exit 0 only when they match.
     Verify {
@@ -53,6 +56,39 @@ enum Command {
         #[arg(long)]
         show_keys: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum OracleCommand {
+    /// Read LogMiner SQL_REDO statements, one per line, on stdin; print one JSON object
+    /// per line (`{"op","schema","table","before","after"}`, or `{"error"}` for a
+    /// statement that cannot be read, and go on).
+    ParseRedo,
+}
+
+/// `oracle parse-redo`: stdin → stdout, line by line; needs no configuration.
+fn parse_redo() -> ExitCode {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else {
+            eprintln!("cdc-collector oracle parse-redo: stdin is not UTF-8 text");
+            return ExitCode::from(2);
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = match cdc_collector::source::oracle::redo::parse(&line) {
+            Ok(r) => r.to_json(),
+            Err(e) => serde_json::json!({ "error": e }),
+        };
+        if writeln!(out, "{v}").is_err() {
+            return ExitCode::SUCCESS; // the reader went away (e.g. `| head`)
+        }
+    }
+    let _ = out.flush();
+    ExitCode::SUCCESS
 }
 
 fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
@@ -116,6 +152,9 @@ fn unsupported(kind: DatabaseType) -> Option<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Oracle(OracleCommand::ParseRedo)) = cli.command {
+        return parse_redo();
+    }
     let cfg = match config::load_and_validate_from_env(cli.config.as_deref(), Service::Collector) {
         Ok(c) => c,
         Err(errors) => {
@@ -124,6 +163,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
+        Command::Oracle(OracleCommand::ParseRedo) => parse_redo(),
         Command::CheckConfig => {
             println!("Configuration is valid.");
             ExitCode::SUCCESS

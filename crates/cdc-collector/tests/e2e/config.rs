@@ -93,3 +93,46 @@ fn a_keyless_table_without_replica_identity_full_stops_the_collector_with_the_fi
     );
     assert!(log.contains("DATABASE_EXCLUDE_TABLES"), "{log}");
 }
+
+#[test]
+fn oracle_parse_redo_reads_stdin_line_by_line_and_goes_on_after_a_bad_one() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::common::COLLECTOR)
+        .args(["oracle", "parse-redo"])
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            concat!(
+                r#"insert into "APP"."T"("ID","V") values ('1','a''b');"#,
+                "\n",
+                "not sql at all\n",
+                r#"update "APP"."T" set "V" = NULL where "ID" = '1' and "V" = 'a''b' and ROWID = 'AAA';"#,
+                "\n"
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    let out = child.wait_with_output().expect("run");
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[0]["after"],
+        serde_json::json!({"ID": "1", "V": "a'b"})
+    );
+    assert!(lines[1]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("byte 0")));
+    assert_eq!(lines[2]["op"], "u");
+    assert_eq!(lines[2]["after"], serde_json::json!({"ID": "1", "V": null}));
+}
