@@ -164,15 +164,17 @@ impl<S: ChangeSource> Runner<S> {
                 self.wait(self.poll_interval);
                 continue;
             }
-            let mut per_table: std::collections::BTreeMap<String, u64> = Default::default();
+            let mut counts: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
             for e in &batch.events {
-                let t = format!(
-                    "{}.{}",
-                    e.event.source.schema.as_deref().unwrap_or(""),
-                    e.event.source.table
-                );
-                *per_table.entry(t).or_default() += 1;
+                let s = &e.event.source;
+                *counts
+                    .entry((s.schema.as_deref().unwrap_or(""), s.table.as_str()))
+                    .or_default() += 1;
             }
+            let per_table: Vec<(String, u64)> = counts
+                .into_iter()
+                .map(|((schema, table), n)| (format!("{schema}.{table}"), n))
+                .collect();
             for (t, n) in &per_table {
                 self.metrics.captured.with_label_values(&[t]).inc_by(*n);
             }
@@ -220,9 +222,12 @@ impl<S: ChangeSource> Runner<S> {
     }
 
     fn update_positions(&self) {
-        let (current, confirmed) = self.source.positions();
-        for (kind, text) in [("current", &current), ("confirmed", &confirmed)] {
-            if let Some(n) = crate::source::pg::wal2json::parse_lsn(text) {
+        let p = self.source.positions();
+        for (kind, value) in [
+            ("current", p.current_value),
+            ("confirmed", p.confirmed_value),
+        ] {
+            if let Some(n) = value {
                 self.metrics
                     .position
                     .with_label_values(&[kind])
@@ -230,7 +235,7 @@ impl<S: ChangeSource> Runner<S> {
             }
         }
         if let Ok(mut s) = self.status.lock() {
-            s.source_position = current;
+            s.source_position = p.current;
         }
     }
 }

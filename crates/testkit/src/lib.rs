@@ -26,7 +26,7 @@ pub mod postgres;
 pub use postgres::{postgres, PgServer};
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -133,6 +133,52 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         rest = tail[n..].trim_start_matches("\r\n");
     }
     Some((code, out))
+}
+
+/// Sum of a metric's samples over all labels in a Prometheus text exposition; `None`
+/// when the metric is absent or a line does not parse.
+pub fn metric_sum(body: &str, name: &str) -> Option<f64> {
+    let mut sum = None;
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (key, val) = line.rsplit_once(' ')?;
+        if key.split('{').next().unwrap_or(key) == name {
+            *sum.get_or_insert(0.0) += val.parse::<f64>().ok()?;
+        }
+    }
+    sum
+}
+
+/// Starts a service binary the way the e2e tests run them: a clean environment (`PATH`,
+/// `MONITORING_PORT` = a free port, `NO_COLOR=1`, then `env`), stdout and stderr
+/// appended to `log`. Returns the child (SIGKILLed on drop) and its health port.
+pub fn spawn_service(
+    bin: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    log: &Path,
+) -> (ChildGuard, u16) {
+    let port = free_port();
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MONITORING_PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().expect("dup log file"))
+        .stderr(logf);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    (ChildGuard::new(child), port)
 }
 
 /// A child process that is SIGKILLed and reaped when dropped, so a failing test never

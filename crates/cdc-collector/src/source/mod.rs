@@ -45,6 +45,18 @@ impl Batch {
     }
 }
 
+/// A source's positions, as text (for `/status`) and, where the source's positions are
+/// numbers (PostgreSQL LSN, Oracle SCN), as a number (for the position metric).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Positions {
+    /// After the last batch handed out.
+    pub current: String,
+    /// What the database was told it may release.
+    pub confirmed: String,
+    pub current_value: Option<u64>,
+    pub confirmed_value: Option<u64>,
+}
+
 /// How bad a failure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -98,6 +110,6 @@ pub trait ChangeSource: Send {
     /// Snapshot progress while a snapshot runs.
     fn snapshot_progress(&self) -> Option<SnapshotProgress>;
 
-    /// The position (as text) after the last batch handed out, and the confirmed one.
-    fn positions(&self) -> (String, String);
+    /// The position after the last batch handed out, and the confirmed one.
+    fn positions(&self) -> Positions;
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use cdc_collector::source::pg::{verify, PgSettings};
 use cdc_collector::verify::Report;
 use rtdp_core::secret::Secret;
 use rtdp_testkit::postgres::PgServer;
-use rtdp_testkit::{free_port, kafka, wait_until, ChildGuard};
+use rtdp_testkit::{kafka, wait_until, ChildGuard};
 
 pub const COLLECTOR: &str = env!("CARGO_BIN_EXE_cdc-collector");
 
@@ -63,26 +63,9 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(bin: &Path, args: &[&str], env: &[(String, String)], log: &Path) -> Proc {
-        let port = free_port();
-        let logf = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MONITORING_PORT", port.to_string())
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("log"))
-            .stderr(logf);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let (child, port) = rtdp_testkit::spawn_service(bin, args, env, log);
         Proc {
-            child: ChildGuard::new(cmd.spawn().expect("spawn")),
+            child,
             port,
             log: log.to_path_buf(),
         }
@@ -94,15 +77,7 @@ impl Proc {
 
     pub fn metric(&self, name: &str) -> Option<f64> {
         let (_, body) = self.get("/metrics")?;
-        let mut sum = None;
-        for line in body.lines().filter(|l| !l.starts_with('#')) {
-            let (key, val) = line.rsplit_once(' ')?;
-            let base = key.split('{').next().unwrap_or(key);
-            if base == name {
-                *sum.get_or_insert(0.0) += val.parse::<f64>().unwrap_or(0.0);
-            }
-        }
-        sum
+        rtdp_testkit::metric_sum(&body, name)
     }
 
     pub fn status(&self) -> Option<serde_json::Value> {

@@ -3,12 +3,11 @@
 
 #![allow(dead_code)]
 
-use rtdp_testkit::{free_port, kafka, wait_until, ChildGuard};
+use rtdp_testkit::{kafka, wait_until, ChildGuard};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_stream-worker");
@@ -51,18 +50,7 @@ impl Worker {
     /// Sum of a metric's samples over all labels, from `/metrics`.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let (_, body) = self.get("/metrics")?;
-        let mut sum = None;
-        for line in body.lines() {
-            if line.starts_with('#') {
-                continue;
-            }
-            let (key, val) = line.rsplit_once(' ')?;
-            let metric = key.split('{').next().unwrap_or(key);
-            if metric == name {
-                *sum.get_or_insert(0.0) += val.parse::<f64>().ok()?;
-            }
-        }
-        sum
+        rtdp_testkit::metric_sum(&body, name)
     }
 
     pub fn status(&self) -> Option<serde_json::Value> {
@@ -219,27 +207,9 @@ pub fn assert_exactly_once(out: &Path, n: u64) {
 impl Worker {
     /// Like [`Worker::start`], with command-line arguments (e.g. `--config FILE`).
     pub fn start_with_args(args: &[&str], env: &[(String, String)], log: &Path) -> Worker {
-        let port = free_port();
-        let logf = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let mut cmd = Command::new(WORKER);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MONITORING_PORT", port.to_string())
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("log"))
-            .stderr(logf);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn stream-worker");
+        let (child, port) = rtdp_testkit::spawn_service(Path::new(WORKER), args, env, log);
         Worker {
-            child: ChildGuard::new(child),
+            child,
             port,
             log: log.to_path_buf(),
         }

@@ -52,7 +52,7 @@ use self::types::{column_for, text_to_json, PgKind};
 use self::visibility::SnapshotXids;
 use self::wal2json::{format_lsn, parse_lsn, timestamp_ms};
 use super::tables::{self, TableName};
-use super::{Batch, ChangeSource, OutEvent, SourceError};
+use super::{Batch, ChangeSource, OutEvent, Positions, SourceError};
 use crate::event::{build, Origin, TableShape};
 
 /// What the PostgreSQL source needs from the configuration.
@@ -875,29 +875,40 @@ impl PostgresSource {
         let commit = commit_lsn.to_string();
         let mut index = 0u64;
         let filter = self.checkpoint.as_ref().and_then(|c| c.filter.clone());
+        // One source block per transaction; only the change's own LSN differs.
+        let mut source = Source {
+            connector: "postgresql".into(),
+            name: self.s.collector.clone(),
+            db: Some(self.s.dbname.clone()),
+            ts_ms: ts,
+            snapshot: false,
+            commit_lsn: Some(commit_lsn),
+            tx_id: Some(xid.to_string()),
+            ..Default::default()
+        };
         for r in changes {
             let lsn = parse_lsn(col(r, 0)).unwrap_or(0);
             let row: wal2json::Row<'_> = serde_json::from_str(col(r, 1)).map_err(|e| {
                 SourceError::transient(format!("wal2json row at LSN {} unreadable: {e}", col(r, 0)))
             })?;
+            let name = format!(
+                "{}.{}",
+                row.schema.as_deref().unwrap_or(""),
+                row.table.as_deref().unwrap_or("")
+            );
             let op = match row.action.as_ref() {
                 "I" => Op::Create,
                 "U" => Op::Update,
                 "D" => Op::Delete,
                 "T" => {
                     tracing::warn!(
-                        table = %format!("{}.{}", row.schema.as_deref().unwrap_or(""), row.table.as_deref().unwrap_or("")),
+                        table = %name,
                         "TRUNCATE is not carried as events; the table's rows stay in the output"
                     );
                     continue;
                 }
                 _ => continue,
             };
-            let name = format!(
-                "{}.{}",
-                row.schema.as_deref().unwrap_or(""),
-                row.table.as_deref().unwrap_or("")
-            );
             if filter
                 .as_ref()
                 .is_some_and(|f| f.drops(&name, xid, commit_lsn))
@@ -941,17 +952,7 @@ impl PostgresSource {
                     &mut self.warned,
                 )?)
             };
-            let source = Source {
-                connector: "postgresql".into(),
-                name: self.s.collector.clone(),
-                db: Some(self.s.dbname.clone()),
-                ts_ms: ts,
-                snapshot: false,
-                lsn: Some(lsn),
-                commit_lsn: Some(commit_lsn),
-                tx_id: Some(xid.to_string()),
-                ..Default::default()
-            };
+            source.lsn = Some(lsn);
             let origin = Origin {
                 collector: &self.s.collector,
                 source: &source,
@@ -1223,14 +1224,18 @@ impl ChangeSource for PostgresSource {
         self.progress.clone()
     }
 
-    fn positions(&self) -> (String, String) {
-        (
-            self.checkpoint
-                .as_ref()
-                .map(|c| c.lsn.clone())
-                .unwrap_or_default(),
-            format_lsn(self.confirmed),
-        )
+    fn positions(&self) -> Positions {
+        let current = self
+            .checkpoint
+            .as_ref()
+            .map(|c| c.lsn.clone())
+            .unwrap_or_default();
+        Positions {
+            current_value: parse_lsn(&current),
+            current,
+            confirmed: format_lsn(self.confirmed),
+            confirmed_value: Some(self.confirmed),
+        }
     }
 }
 
