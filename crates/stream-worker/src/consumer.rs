@@ -725,7 +725,7 @@ fn apply_batch(
 }
 
 /// The alert rules of the old system, evaluated on this worker's own numbers (the
-/// Prometheus rules in docs/alerts evaluate the same across workers).
+/// Prometheus rules in deploy/prometheus/alerts.yml evaluate the same across workers).
 fn alerts(shared: &Shared) -> Vec<serde_json::Value> {
     let m = &shared.metrics;
     let s = &shared.settings;
