@@ -24,6 +24,9 @@ pub struct TableShape {
     pub columns: Arc<Vec<Column>>,
     /// Indexes of the primary-key columns, in key order.
     pub key: Vec<usize>,
+    /// The key is not known (Oracle `replay` without a schema): an update stays an update
+    /// instead of the delete + insert of a keyless table.
+    pub key_unknown: bool,
 }
 
 impl TableShape {
@@ -83,7 +86,9 @@ pub fn build(
 ) -> Vec<OutEvent> {
     let split = op == Op::Update
         && match (&before, &after) {
-            (Some(b), Some(a)) => shape.key.is_empty() || shape.key_changed(b, a),
+            (Some(b), Some(a)) => {
+                (shape.key.is_empty() && !shape.key_unknown) || shape.key_changed(b, a)
+            }
             _ => false,
         };
     if split {
@@ -144,6 +149,7 @@ mod tests {
             table: "t".into(),
             columns: Arc::new(vec![id, Column::new("v", ColumnType::String)]),
             key: if keyed { vec![0] } else { vec![] },
+            key_unknown: false,
         }
     }
 

@@ -1,5 +1,15 @@
-//! The Oracle (LogMiner) source — its own issue. Present so far: [`redo`], the pure
-//! parser of LogMiner's `SQL_REDO` statements that the source and the operators'
-//! `parse-redo` tool will share.
+//! The Oracle (LogMiner) source.
+//!
+//! - [`redo`]: the pure parser of LogMiner's `SQL_REDO` statements (also behind the
+//!   operators' `parse-redo` tool);
+//! - [`types`]: Oracle column types and value texts → the envelope's types;
+//! - [`logminer`]: the pure heart of the source — LogMiner rows joined across `CSF`,
+//!   buffered per transaction, emitted at commit in commit order, positions and resume
+//!   (also behind the operators' `replay` tool);
+//! - [`session`]: the live source over the `oracle` crate: start-up checks, the
+//!   snapshot `AS OF SCN`, LogMiner windows and log files.
 
+pub mod logminer;
 pub mod redo;
+pub mod session;
+pub mod types;

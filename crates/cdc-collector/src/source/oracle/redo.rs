@@ -9,6 +9,7 @@
 //!
 //! Values: quoted literals as text (`''` unescaped, `||` inside quotes is text), `NULL`
 //! and `IS NULL` as null, `TO_DATE` / `TO_TIMESTAMP` / `TO_TIMESTAMP_TZ` as ISO-8601 text,
+//! `TO_YMINTERVAL` / `TO_DSINTERVAL` as ISO-8601 durations (`P1Y2M`, `P3DT4H`),
 //! `HEXTORAW('..')` as hex text, `UNISTR('..')` decoded, `EMPTY_CLOB()` as `""`,
 //! `EMPTY_BLOB()` as `""` (empty), `Unsupported Type` as null; bare numbers as their text.
 //! `ROWID` is not a column. Table aliases (`"S"."T" a`) and names with spaces are read.
@@ -250,6 +251,10 @@ impl P {
                 unistr(&first).ok_or_else(|| format!("bad UNISTR text at byte {at}"))?,
             ),
             "TO_DATE" | "TO_TIMESTAMP" | "TO_TIMESTAMP_TZ" => Value::String(iso(&first)),
+            "TO_YMINTERVAL" | "TO_DSINTERVAL" => Value::String(
+                super::types::interval_iso(&first)
+                    .ok_or_else(|| format!("bad interval text in {f} at byte {at}"))?,
+            ),
             _ => return Err(format!("unknown function {f} at byte {at}")),
         })
     }
