@@ -34,7 +34,8 @@ installed_version() {
 }
 
 fetch_version() {
-    local v="$1" dir="$TOOLS/kafka-$v" work
+    local v="$1"
+    local dir="$TOOLS/kafka-$v" work
     work="$(mktemp -d)"
     cat >"$work/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
