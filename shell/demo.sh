@@ -37,16 +37,19 @@
 # and consumer group.
 set -euo pipefail
 
-usage() {
-    awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
-}
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PROG=demo
+# Shared with start.sh --local: messages, ports, HTTP, stopping processes (common.sh) and
+# the throwaway PostgreSQL with the demo schema (local-stack.sh).
+# shellcheck source=shell/lib/common.sh
+. "$ROOT/shell/lib/common.sh"
+# shellcheck source=shell/lib/local-stack.sh
+. "$ROOT/shell/lib/local-stack.sh"
 case "${1:-}" in
     "") ;;
-    -h | --help) usage; exit 0 ;;
-    *) printf 'demo.sh: unknown argument %q\n\n' "$1" >&2; usage >&2; exit 2 ;;
+    -h | --help) usage_from_header; exit 0 ;;
+    *) printf 'demo.sh: unknown argument %q\n\n' "$1" >&2; usage_from_header >&2; exit 2 ;;
 esac
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 OUT_REL="output/demo"
@@ -56,7 +59,6 @@ RUN_SECS="${DEMO_SECONDS:-30}"
 VERIFY_TIMEOUT="${DEMO_VERIFY_TIMEOUT:-180}"
 FORMAT="${OUTPUT_FORMAT:-parquet}"
 KAFKA_STATE="${RTDP_KAFKA_DIR:-$ROOT/.tools/kafka-demo}"
-PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 STAMP="$(date +%Y%m%d%H%M%S)-$$"
 DB_NAME="rtdp_demo"
 DB_USER="rtdp"
@@ -74,32 +76,6 @@ COLLECTOR_PID=""
 WORKER_PID=""
 WORKLOAD_PID=""
 STARTED_KAFKA=0
-AS_PG=()
-
-say() { printf '\n==> %s\n' "$*" >&2; }
-note() { printf '    %s\n' "$*" >&2; }
-die() { printf '\ndemo: ERROR: %s\n' "$*" >&2; exit 1; }
-
-# Nothing in the caller's environment may redirect our psql / the services' database.
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE PGOPTIONS PGSSLMODE
-
-# Sends SIGTERM (or $3) to pid $1 and waits up to $2 s, then SIGKILL. Sets STOP_RC to its
-# exit code (137 if it had to be killed, 0 when it was gone already).
-STOP_RC=0
-stop_pid() {
-    local pid="$1" secs="$2" sig="${3:-TERM}" deadline
-    STOP_RC=0
-    [[ -n "$pid" ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || STOP_RC=$?; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + secs))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-        note "pid $pid still running ${secs}s after SIG$sig; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || STOP_RC=$?
-}
 
 log_tails() {
     local f
@@ -145,53 +121,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# GET http://127.0.0.1:$port$path (body on stdout; fails unless 2xx).
-http_get() {
-    curl -sf --max-time 5 "http://127.0.0.1:$1$2"
-}
-
-# Sum of every sample of a Prometheus metric, labelled or not (0 when absent).
-metric_sum() {
-    { http_get "$1" /metrics 2>/dev/null || true; } |
-        awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%d\n", s }'
-}
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-USED_PORTS=" "
-free_port() {
-    local p
-    while :; do
-        p="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-            echo $((20000 + RANDOM % 40000)))"
-        if [[ "$USED_PORTS" != *" $p "* ]] && ! port_in_use "$p"; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return
-        fi
-    done
-}
-
-# Fails the demo when pid $1 (named $2, logging to $3) is no longer running.
-alive_or_die() {
-    local pid="$1" name="$2" log="$3" rc=0
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null || rc=$?
-        die "$name exited early with code $rc (log: ${log#"$ROOT"/})"
-    fi
-}
-
-# Waits up to $6 s until GET $2 on port $1 answers 2xx; pid $3 ($4, log $5) must stay alive.
-wait_http() {
-    local port="$1" path="$2" pid="$3" name="$4" log="$5" secs="$6" deadline
-    deadline=$((SECONDS + secs))
-    until http_get "$port" "$path" >/dev/null 2>&1; do
-        alive_or_die "$pid" "$name" "$log"
-        ((SECONDS < deadline)) || die "$name: $path on port $port not ready within ${secs}s"
-        sleep 0.3
-    done
-}
-
 print_json() {
     if command -v python3 >/dev/null; then
         python3 -m json.tool 2>/dev/null || cat
@@ -229,52 +158,17 @@ mkdir -p "$RUN"
 PG_PORT="$(free_port)"
 say "Starting a throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT"
 PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/rtdp-demo-pg.XXXXXX")"
-PG_DATA="$PG_DIR/data"
-if [[ "$(id -u)" == 0 ]]; then
-    # initdb and postgres refuse to run as root: run them as the postgres system user.
-    if ! id -u postgres >/dev/null 2>&1; then
-        useradd --system --user-group --no-create-home --home-dir /var/lib/postgresql \
-            --shell /usr/sbin/nologin postgres
-    fi
-    chown postgres:postgres "$PG_DIR"
-    AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-    note "running as root: the server runs as the postgres system user"
-fi
-if ! (cd "$PG_DIR" && "${AS_PG[@]}" "$PGBIN/initdb" -D "$PG_DATA" -U postgres --auth=trust \
-    -E UTF8 --locale=C --no-sync --no-instructions) >"$RUN/postgres.log" 2>&1; then
-    die "initdb failed"
-fi
-# Superuser over the Unix socket only (trust); TCP clients (the collector) with a password.
-cat >"$PG_DATA/pg_hba.conf" <<'HBA'
-local   all             all                                     trust
-host    all             all             127.0.0.1/32            scram-sha-256
-host    replication     all             127.0.0.1/32            scram-sha-256
-HBA
-(cd "$PG_DIR" && exec "${AS_PG[@]}" "$PGBIN/postgres" -D "$PG_DATA" -p "$PG_PORT" -k "$PG_DIR" \
-    -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_replication_slots=10 \
-    -c max_wal_senders=10 -c fsync=off -c full_page_writes=off) >>"$RUN/postgres.log" 2>&1 </dev/null &
-PG_PID=$!
-deadline=$((SECONDS + 60))
-until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d postgres; do
-    alive_or_die "$PG_PID" postgres "$RUN/postgres.log"
-    ((SECONDS < deadline)) || die "PostgreSQL not ready within 60s"
-    sleep 0.2
-done
-note "pid $PG_PID, data dir $PG_DATA (removed on exit)"
+pg_prepare_dir "$PG_DIR"
+((${#AS_PG[@]} == 0)) || note "running as root: the server runs as the postgres system user"
+pg_init "$PG_DIR" "$RUN/postgres.log"
+pg_spawn "$PG_DIR" "$PG_PORT" "$RUN/postgres.log"
+note "pid $PG_PID, data dir $PG_DIR/data (removed on exit)"
 
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres)
-DB_PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export RTDP_DEMO_PASSWORD="$DB_PASSWORD"
+DB_PASSWORD="$(random_password)"
 
 say "Loading sql/postgres/demo-schema.sql into database $DB_NAME, preparing it with sql/setup-postgres-cdc.sql"
-{
-    "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB_NAME" &&
-        "${PSQL[@]}" -d "$DB_NAME" -f "$ROOT/sql/postgres/demo-schema.sql" &&
-        # The password goes from the environment into a psql variable (\getenv), not on a command line.
-        "${PSQL[@]}" -d "$DB_NAME" -v schema=shop -v rtdp_user="$DB_USER" \
-            -c '\getenv rtdp_password RTDP_DEMO_PASSWORD' -f "$ROOT/sql/setup-postgres-cdc.sql"
-} >"$RUN/setup.log" 2>&1 || die "loading the demo schema failed (log: ${RUN#"$ROOT"/}/setup.log)"
-unset RTDP_DEMO_PASSWORD
+pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$RUN/setup.log"
 "${PSQL[@]}" -d "$DB_NAME" -At -F ' ' -c "SELECT 'shop.customers', count(*) FROM shop.customers
     UNION ALL SELECT 'shop.orders', count(*) FROM shop.orders
     UNION ALL SELECT 'shop.order_items', count(*) FROM shop.order_items" |
