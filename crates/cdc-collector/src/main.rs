@@ -43,7 +43,7 @@ enum Command {
     Run,
     /// Validate the configuration (file + environment), print every problem, and exit.
     CheckConfig,
-    /// Oracle tools for operators (the Oracle source itself comes with its own issue).
+    /// Oracle tools for operators (need no configuration).
     #[command(subcommand)]
     Oracle(OracleCommand),
     /// Compare the captured source tables with the state rebuilt from the output files;
@@ -64,6 +64,111 @@ enum OracleCommand {
     /// per line (`{"op","schema","table","before","after"}`, or `{"error"}` for a
     /// statement that cannot be read, and go on).
     ParseRedo,
+    /// Run recorded V$LOGMNR_CONTENTS rows (JSON lines, keys = the view's column names in
+    /// lower case) through the source's transaction buffer and event building; print the
+    /// change events in publish order as JSON lines (docs/ORACLE.md, "Support tools").
+    Replay {
+        /// The recorded rows (`-` for stdin).
+        file: PathBuf,
+        /// Table columns: `{"OWNER.TABLE": {"columns": [{"name","data_type","precision",
+        /// "scale","nullable"}], "key": ["ID"]}}` (ALL_TAB_COLUMNS). Without it, tables
+        /// are read as text columns with an unknown key.
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// Also print `{"checkpoint": …}` at each `{"window_end": SCN}` line and at the end.
+        #[arg(long)]
+        checkpoints: bool,
+        /// Resume after this checkpoint (JSON, as printed with --checkpoints or stored by
+        /// the collector).
+        #[arg(long)]
+        from: Option<String>,
+        /// Collector name used in event ids.
+        #[arg(long, default_value = "replay")]
+        collector: String,
+        /// Changes held for open transactions before it stops (oracle.maxBufferedChanges).
+        #[arg(long, default_value_t = 500_000)]
+        max_buffered: usize,
+        /// Capture LOB columns (oracle.lobEnabled).
+        #[arg(long)]
+        lob: bool,
+    },
+}
+
+/// `oracle replay`: exit 0 when every change was read, 1 when some printed an error,
+/// 2 when the input or the options cannot be read.
+fn replay(cmd: OracleCommand) -> ExitCode {
+    use cdc_collector::source::oracle::logminer::{SchemaEntry, StaticCatalog};
+    use cdc_collector::source::oracle::replay::{replay, ReplayOptions};
+    let OracleCommand::Replay {
+        file,
+        schema,
+        checkpoints,
+        from,
+        collector,
+        max_buffered,
+        lob,
+    } = cmd
+    else {
+        return ExitCode::from(2);
+    };
+    let fail = |m: String| {
+        eprintln!("cdc-collector oracle replay: {m}");
+        ExitCode::from(2)
+    };
+    let mut catalog = match schema {
+        None => StaticCatalog {
+            infer_unknown: true,
+            ..Default::default()
+        },
+        Some(p) => {
+            let parsed = std::fs::read_to_string(&p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                .and_then(|t| {
+                    serde_json::from_str::<std::collections::BTreeMap<String, SchemaEntry>>(&t)
+                        .map_err(|e| format!("{}: not a schema file: {e}", p.display()))
+                })
+                .and_then(|m| StaticCatalog::from_schema(&m, lob));
+            match parsed {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            }
+        }
+    };
+    let from = match from.map(|f| serde_json::from_str(&f)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return fail(format!("--from is not a checkpoint: {e}")),
+    };
+    let opts = ReplayOptions {
+        collector,
+        checkpoints,
+        from,
+        max_buffered,
+        lob_enabled: lob,
+    };
+    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(&file) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => return fail(format!("cannot open {}: {e}", file.display())),
+        }
+    };
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    match replay(input, out, &mut catalog, &opts) {
+        Ok(s) => {
+            eprintln!(
+                "replayed {} rows: {} transactions committed, {} events, {} errors",
+                s.rows, s.transactions, s.events, s.problems
+            );
+            if s.problems > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// `oracle parse-redo`: stdin → stdout, line by line; needs no configuration.
@@ -152,8 +257,10 @@ fn unsupported(kind: DatabaseType) -> Option<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Oracle(OracleCommand::ParseRedo)) = cli.command {
-        return parse_redo();
+    match cli.command {
+        Some(Command::Oracle(OracleCommand::ParseRedo)) => return parse_redo(),
+        Some(Command::Oracle(cmd @ OracleCommand::Replay { .. })) => return replay(cmd),
+        _ => {}
     }
     let cfg = match config::load_and_validate_from_env(cli.config.as_deref(), Service::Collector) {
         Ok(c) => c,
@@ -164,6 +271,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::Oracle(OracleCommand::ParseRedo) => parse_redo(),
+        Command::Oracle(cmd) => replay(cmd),
         Command::CheckConfig => {
             println!("Configuration is valid.");
             ExitCode::SUCCESS

@@ -124,8 +124,9 @@ pub struct OraTable {
     by_name: HashMap<String, usize>,
     /// LOB columns left out (no `oracle.lobEnabled`).
     skipped: Vec<String>,
-    /// Columns learnt from the statements (replay without a schema).
-    inferred: bool,
+    /// Columns not known are learnt from the statements as text (replay without a
+    /// schema, or after a DDL replay cannot read the dictionary for).
+    learn: bool,
 }
 
 impl OraTable {
@@ -166,7 +167,7 @@ impl OraTable {
             kinds,
             by_name,
             skipped,
-            inferred: false,
+            learn: false,
         }
     }
 
@@ -174,7 +175,7 @@ impl OraTable {
     /// text, its key is unknown.
     pub fn inferred(owner: &str, table: &str) -> Self {
         let mut t = Self::new(owner, table, &[], &[], true);
-        t.inferred = true;
+        t.learn = true;
         t.shape.key_unknown = true;
         t
     }
@@ -222,7 +223,17 @@ impl Catalog for StaticCatalog {
         Ok(Some(t))
     }
 
-    fn refresh(&mut self, _owner: &str, _table: &str) -> Result<(), String> {
+    /// No dictionary to read: columns the DDL added are learnt from the statements that
+    /// follow, as text.
+    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), String> {
+        let k = (owner.to_owned(), table.to_owned());
+        if let Some(t) = self.tables.get_mut(&k) {
+            if !t.learn {
+                let mut learning = (**t).clone();
+                learning.learn = true;
+                *t = Arc::new(learning);
+            }
+        }
         Ok(())
     }
 }
@@ -579,7 +590,7 @@ impl Miner {
                     continue;
                 }
             };
-            let table = if table.inferred {
+            let table = if table.learn {
                 let mut t = (*table).clone();
                 let names = r
                     .before

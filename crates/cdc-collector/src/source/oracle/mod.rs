@@ -11,5 +11,6 @@
 
 pub mod logminer;
 pub mod redo;
+pub mod replay;
 pub mod session;
 pub mod types;
