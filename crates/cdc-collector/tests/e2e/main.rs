@@ -5,3 +5,4 @@ mod chain;
 mod chaos;
 mod common;
 mod config;
+mod monitoring;
