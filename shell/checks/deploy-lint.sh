@@ -12,7 +12,7 @@
 #   4. hadolint on every Dockerfile; the files their COPY lines take from the build context
 #      exist and are not excluded by .dockerignore.
 #   5. each image's HEALTHCHECK command, run against its binary: healthy while the binary
-#      serves, unhealthy when nothing listens.
+#      serves, unhealthy when nothing listens; docker/rtdp-http.sh against the worker.
 #   6. yamllint --strict (.yamllint.yml) on every YAML file git tracks or would track.
 #   7. shellcheck on every shell script (shell/, shell/checks/, shell/lib/, docker/).
 # Every step runs; each problem is printed; exit 1 if any step failed.
@@ -301,13 +301,22 @@ for pair in worker:stream-worker collector:cdc-collector; do
     if ! env -i PATH="$PATH" MONITORING_PORT="$PORT" "${hc[@]}" >/dev/null 2>&1; then
         fail "docker/$image/Dockerfile HEALTHCHECK reports unhealthy while $bin serves /health/live on $PORT"
     fi
+    # docker/rtdp-http.sh (rtdp-http in the images): the body and exit 0 on a 2xx, 1 on a 404.
+    if [[ "$image" == worker ]]; then
+        if ! body="$(MONITORING_PORT="$PORT" docker/rtdp-http.sh /health/live 2>&1)" || [[ "$body" != *UP* ]]; then
+            fail "docker/rtdp-http.sh /health/live: expected the UP body and exit 0, got: $body"
+        fi
+        if MONITORING_PORT="$PORT" docker/rtdp-http.sh /no-such-endpoint >/dev/null 2>&1; then
+            fail "docker/rtdp-http.sh /no-such-endpoint exited 0"
+        fi
+    fi
     stop_pid "$PID"
     # Nothing listens on that port now: the check must fail.
     if env -i PATH="$PATH" MONITORING_PORT="$PORT" "${hc[@]}" >/dev/null 2>&1; then
         fail "docker/$image/Dockerfile HEALTHCHECK reports healthy with nothing listening on $PORT"
     fi
 done
-ok "HEALTHCHECK: both images' commands tell a serving binary from a closed port"
+ok "HEALTHCHECK: both images' commands tell a serving binary from a closed port; rtdp-http answers"
 
 # --- 6. yamllint ---------------------------------------------------------------------------------
 if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
