@@ -293,6 +293,8 @@ pub struct PipelineConfig {
     pub database: DatabaseConfig,
     /// The collector's own settings (name, position store, snapshot, batching).
     pub collector: CollectorConfig,
+    /// The Oracle (LogMiner) source's settings.
+    pub oracle: OracleConfig,
     /// The Kafka cluster and topic between collector and worker.
     pub kafka: KafkaConfig,
     /// Alibaba Cloud DataHub over its Kafka protocol, replacing `kafka` when enabled.
@@ -363,6 +365,9 @@ pub struct DatabaseConfig {
     pub tables: String,
     /// Tables to leave out: comma-separated list; empty = none.
     pub exclude_tables: String,
+    /// Oracle multitenant: the PDB whose tables are captured (`name` is then the CDB
+    /// root's service, where LogMiner runs); empty for a non-CDB.
+    pub pdb: String,
 }
 
 impl Default for DatabaseConfig {
@@ -377,6 +382,7 @@ impl Default for DatabaseConfig {
             schema: String::new(),
             tables: "*".into(),
             exclude_tables: String::new(),
+            pdb: String::new(),
         }
     }
 }
@@ -395,6 +401,32 @@ impl DatabaseConfig {
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// `oracle.*`: how the Oracle source mines its redo (docs/ORACLE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OracleConfig {
+    /// SCNs mined per LogMiner window (doubled up to 10× while the collector is behind).
+    pub window_scns: u64,
+    /// Rows of V$LOGMNR_CONTENTS (and of a snapshot) fetched per round trip.
+    pub fetch_size: u32,
+    /// Changes held in memory for open transactions; beyond it the collector stops with
+    /// an error naming the largest transaction (never drops them).
+    pub max_buffered_changes: u64,
+    /// Capture CLOB/NCLOB/BLOB columns (else they are left out of the events).
+    pub lob_enabled: bool,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        Self {
+            window_scns: 20_000,
+            fetch_size: 10_000,
+            max_buffered_changes: 500_000,
+            lob_enabled: false,
+        }
+    }
 }
 
 /// `collector.*`: the collector's identity, position store, snapshot and batching.
@@ -907,6 +939,7 @@ const KEYS: &[KeySpec] = &[
         Some("DATABASE_EXCLUDE_TABLES"),
         Kind::Str,
     ),
+    key("database.pdb", Some("DATABASE_PDB"), Kind::Str),
     key("collector.name", Some("COLLECTOR_NAME"), Kind::Str),
     key("collector.slotName", Some("COLLECTOR_SLOT_NAME"), Kind::Str),
     key(
@@ -948,6 +981,10 @@ const KEYS: &[KeySpec] = &[
     ),
     key("collector.maxBatchChanges", None, U64),
     key("collector.transactionTimeoutMs", None, U64),
+    key("oracle.windowScns", None, U64),
+    key("oracle.fetchSize", None, U32),
+    key("oracle.maxBufferedChanges", None, U64),
+    key("oracle.lobEnabled", None, Kind::Bool),
     key(
         "kafka.bootstrapServers",
         Some("KAFKA_BOOTSTRAP_SERVERS"),
@@ -1875,6 +1912,19 @@ impl PipelineConfig {
                 10_000_000,
             );
             r.range("collector.pollIntervalMs", c.poll_interval_ms, 1, 60_000);
+            if db.kind == DatabaseType::Oracle {
+                let o = &self.oracle;
+                r.range("oracle.windowScns", o.window_scns, 100, 100_000_000);
+                r.range("oracle.fetchSize", u64::from(o.fetch_size), 1, 100_000);
+                r.range(
+                    "oracle.maxBufferedChanges",
+                    o.max_buffered_changes,
+                    1_000,
+                    1_000_000_000,
+                );
+            } else if !db.pdb.trim().is_empty() {
+                r.fail("database.pdb", "is for database.type oracle only");
+            }
             r.range(
                 "collector.maxBatchChanges",
                 c.max_batch_changes,

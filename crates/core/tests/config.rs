@@ -284,6 +284,7 @@ fn override_values() -> Vec<(&'static str, &'static str, Value)> {
         ("collector.topicPartitions", "6", json!(6)),
         ("collector.snapshotMode", "never", json!("never")),
         ("collector.pollIntervalMs", "50", json!(50)),
+        ("database.pdb", "ORCLPDB1", json!("ORCLPDB1")),
     ]
 }
 
@@ -615,7 +616,7 @@ fn unknown_keys_and_sections() {
     assert_has(
         &e,
         "mystery",
-        "unknown key (known here: database, collector, kafka, datahub",
+        "unknown key (known here: database, collector, oracle, kafka, datahub",
     );
     assert_has(
         &e,

@@ -113,3 +113,30 @@ pub trait ChangeSource: Send {
     /// The position after the last batch handed out, and the confirmed one.
     fn positions(&self) -> Positions;
 }
+
+/// A boxed source is a source (the binary picks one by `database.type`).
+impl<S: ChangeSource + ?Sized> ChangeSource for Box<S> {
+    fn connector(&self) -> &'static str {
+        (**self).connector()
+    }
+
+    fn start(&mut self, stored: Option<&serde_json::Value>) -> Result<(), SourceError> {
+        (**self).start(stored)
+    }
+
+    fn next_batch(&mut self) -> Result<Batch, SourceError> {
+        (**self).next_batch()
+    }
+
+    fn confirm(&mut self, checkpoint: &serde_json::Value) -> Result<(), SourceError> {
+        (**self).confirm(checkpoint)
+    }
+
+    fn snapshot_progress(&self) -> Option<SnapshotProgress> {
+        (**self).snapshot_progress()
+    }
+
+    fn positions(&self) -> Positions {
+        (**self).positions()
+    }
+}
