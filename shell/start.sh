@@ -11,7 +11,7 @@
 # COMPOSE_PROFILES works as well.
 #
 # --local starts everything on this machine, from nothing, in the background, and returns:
-#   1. a PostgreSQL 15 (free port, data in the state folder) with the demo shop schema
+#   1. a PostgreSQL 15 (free port, data in a temporary folder) with the demo shop schema
 #      (sql/postgres/demo-schema.sql), prepared by sql/setup-postgres-cdc.sql;
 #   2. a Kafka broker (shell/local-kafka.sh; KAFKA_PORT, else 9092 or a free port);
 #   3. cdc-collector capturing shop.* into topic rtdp-local (--partitions partitions),
@@ -37,7 +37,12 @@
 # Environment (local): RTDP_LOCAL_STACK_DIR, RTDP_BIN_DIR (folder of cdc-collector and
 # stream-worker; default target/release, built with cargo when missing), KAFKA_PORT,
 # RTDP_COLLECTOR_PORT, CHECKPOINT_INTERVAL (5000 ms), OUTPUT_ROLLING_INACTIVITY (1000 ms),
-# RTDP_SKIP_ENSURE_TOOLS=1 (do not run shell/ensure-tools.sh).
+# RTDP_SKIP_ENSURE_TOOLS=1 (do not run shell/ensure-tools.sh). The services get only what
+# start.sh chose plus, when set, every PIPELINE_* variable and LOG_LEVEL, LOG_FORMAT, RUST_LOG,
+# RTDP_CONFIG, OUTPUT_COMPRESSION, OUTPUT_ROLLING_SIZE, OUTPUT_ROLLING_INTERVAL,
+# OUTPUT_MAX_RECORD_BYTES, OUTPUT_MAX_RETRIES, CHECKPOINT_TIMEOUT, SHUTDOWN_TIMEOUT,
+# SNAPSHOT_MODE, COLLECTOR_POLL_INTERVAL, COLLECTOR_PRODUCER_MODE, MONITORING_METRICS_ENABLED
+# (docs/CONFIGURATION.md), recorded in the state folder for later restarts and scaling.
 #
 # Exit codes: 0 started (and healthy), 1 failed, 2 bad arguments.
 set -euo pipefail
@@ -134,7 +139,6 @@ WORKER_BIN="$BIN_DIR/stream-worker"
 OUTPUT_DIR="${OUTPUT_ARG:-$ROOT/output/local}"
 [[ "$OUTPUT_DIR" == /* ]] || OUTPUT_DIR="$PWD/$OUTPUT_DIR"
 OUTPUT_FORMAT="$FORMAT"
-PG_DIR="$LS_DIR/pg"
 KAFKA_DIR="$LS_DIR/kafka"
 DB_NAME=rtdp_demo
 DB_USER=rtdp
@@ -174,8 +178,13 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-rm -rf "$LS_RUN" "$LS_LOGS" "$PG_DIR" "$OUTPUT_DIR"
+# A data folder of a previous stack stopped with --keep-data goes now.
+if [[ -n "${PG_DIR:-}" && "$PG_DIR" == */rtdp-local-pg.* ]]; then rm -rf "$PG_DIR"; fi
+rm -rf "$LS_RUN" "$LS_LOGS" "$OUTPUT_DIR"
 mkdir -p "$LS_DIR" "$LS_RUN" "$LS_LOGS" "$OUTPUT_DIR"
+# In the temporary folder rather than the state folder: when we are root the server runs as
+# the postgres user, which must reach it (a state folder under a private home would not do).
+PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/rtdp-local-pg.XXXXXX")"
 PG_PORT="$(free_port)"
 BOOTSTRAP=""
 write_env "$LS_ENV" PG_DIR PG_PORT DB_NAME DB_USER KAFKA_DIR BOOTSTRAP TOPIC PARTITIONS GROUP \
@@ -190,7 +199,7 @@ pg_spawn "$PG_DIR" "$PG_PORT" "$LS_LOGS/postgres.log"
 echo "$PG_PID" >"$LS_RUN/postgres.pid"
 DB_PASSWORD="$(random_password)"
 pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$LS_LOGS/setup.log"
-note "pid $PG_PID, data in ${PG_DIR#"$ROOT"/}/data"
+note "pid $PG_PID, data in $PG_DIR/data (removed by stop.sh)"
 
 # 2. Kafka
 say "Starting Kafka (shell/local-kafka.sh, state in ${KAFKA_DIR#"$ROOT"/})"
@@ -202,6 +211,10 @@ write_env "$LS_ENV" PG_DIR PG_PORT DB_NAME DB_USER KAFKA_DIR BOOTSTRAP TOPIC PAR
 note "bootstrap servers: $BOOTSTRAP"
 
 # 3. cdc-collector
+# Short environment names passed on to the services when set (besides every PIPELINE_*).
+PASS_ENV=(RTDP_CONFIG RUST_LOG LOG_LEVEL LOG_FORMAT OUTPUT_COMPRESSION OUTPUT_ROLLING_SIZE OUTPUT_ROLLING_INTERVAL
+    OUTPUT_MAX_RECORD_BYTES OUTPUT_MAX_RETRIES CHECKPOINT_TIMEOUT SHUTDOWN_TIMEOUT SNAPSHOT_MODE
+    COLLECTOR_POLL_INTERVAL COLLECTOR_PRODUCER_MODE MONITORING_METRICS_ENABLED)
 if [[ -n "${RTDP_COLLECTOR_PORT:-}" ]]; then
     C_PORT="$RTDP_COLLECTOR_PORT"
 elif port_in_use 8080; then
@@ -224,6 +237,15 @@ fi
         OUTPUT_ROLLING_INACTIVITY="${OUTPUT_ROLLING_INACTIVITY:-1000}" MONITORING_PORT=0 NO_COLOR=1 \
         write_env "$LS_DIR/worker.env" KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC KAFKA_GROUP_ID OUTPUT_PATH \
         OUTPUT_FORMAT CHECKPOINT_INTERVAL OUTPUT_ROLLING_INACTIVITY MONITORING_PORT NO_COLOR
+    # Settings given to start.sh (PIPELINE_* and the usual short names) go to both services,
+    # so a worker added or a collector restarted later runs with the same configuration.
+    mapfile -t extra < <(compgen -e | grep -E "^(PIPELINE_[A-Z0-9_]+|$(IFS='|'; echo "${PASS_ENV[*]}"))\$" || true)
+    if ((${#extra[@]})); then
+        write_env "$LS_DIR/extra.env" "${extra[@]}"
+        cat "$LS_DIR/extra.env" >>"$LS_DIR/collector.env"
+        cat "$LS_DIR/extra.env" >>"$LS_DIR/worker.env"
+        rm -f "$LS_DIR/extra.env"
+    fi
 )
 unset DB_PASSWORD
 say "Starting cdc-collector $COLLECTOR_NAME: $DB_NAME shop.* -> topic $TOPIC ($PARTITIONS partitions)"

@@ -7,9 +7,9 @@
 # quick-test-cdc.sh, dlq-inspect.sh (with --local) and, for the PostgreSQL part, demo.sh.
 #
 # State folder ($RTDP_LOCAL_STACK_DIR, default .tools/local-stack):
-#   stack.env                  what start.sh chose (ports, names, paths; no secrets)
+#   stack.env                  what start.sh chose (ports, names, paths; no secrets), among
+#                              them PG_DIR: PostgreSQL's data and socket, in $TMPDIR
 #   collector.env, worker.env  the services' environment (mode 0600: the database password)
-#   pg/                        PostgreSQL data directory and Unix socket
 #   kafka/                     the broker's state (RTDP_KAFKA_DIR of shell/local-kafka.sh)
 #   run/<name>.pid, .exit, .port   pid, exit code once it ended, health/metrics port
 #   logs/<name>.log            postgres, setup, collector, worker-1, worker-2, … (.log.1: the
@@ -183,7 +183,8 @@ ls_spawn() {
     if [[ -s "$LS_LOGS/$name.log" ]]; then mv -f "$LS_LOGS/$name.log" "$LS_LOGS/$name.log.1"; fi
     : >"$LS_LOGS/$name.log"
     # shellcheck disable=SC2016 # the wrapper's own variables
-    (cd "$ROOT" && exec nohup bash -c '
+    # A clean environment: the service sees its env file only, whoever starts it.
+    (cd "$ROOT" && exec nohup env -i PATH="$PATH" HOME="${HOME:-/}" LANG="${LANG:-C.UTF-8}" TMPDIR="${TMPDIR:-/tmp}" bash -c '
         envfile=$1 pidfile=$2 exitfile=$3
         shift 3
         set -a
