@@ -25,9 +25,9 @@
 # collector not ready, no ready worker, a partition without an owner (local stack; compose:
 # with --partitions), source lag above --max-source-lag (default 60 s, the old system's
 # latency alert) outside the initial snapshot, consumer lag above --max-consumer-lag (off by
-# default), an unreadable manifest, an alert of severity high. Warnings (exit 0, exit 1 with
-# --strict): a worker without partitions, a partition owned twice (rebalance), dead letters,
-# failed checkpoint attempts, other alerts, no collector deployed (compose).
+# default), an unreadable manifest, a firing alert of severity high (details.alerts of
+# /status). Warnings (exit 0; exit 1 with --strict): a worker without partitions, a partition
+# owned twice (rebalance), dead letters, failed checkpoint attempts, other alerts.
 #
 # Options:
 #   --wait S              re-check every second until healthy, up to S seconds (then exit 1)
@@ -160,7 +160,7 @@ collect_compose() {
         [[ "$svc" == "$WORKER_SERVICE" ]] || kind=collector
         mapfile -t ids < <(compose_all_ids "$svc")
         if ((${#ids[@]} == 0)); then
-            if [[ "$kind" == collector ]]; then comp collector "$svc" - "not deployed (its profile not enabled?)"; fi
+            if [[ "$kind" == collector ]]; then comp collector "$svc" 0 "no container (start.sh, or ${COMPOSE_CMD[*]} up -d)"; fi
             continue
         fi
         for id in "${ids[@]}"; do

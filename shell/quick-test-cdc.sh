@@ -14,7 +14,7 @@
 # --local uses the stack of shell/start.sh --local (psql over its socket, its output
 # folder). Compose mode (default) runs psql in the source database container (the demo
 # profile's service RTDP_SOURCE_DB_SERVICE, default postgres; user RTDP_SOURCE_DB_USER,
-# default POSTGRES_USER of .env or postgres; database DATABASE_NAME of .env, default shop)
+# default postgres; database DATABASE_NAME of .env, default rtdp_demo, as in docker-compose.yml)
 # with `docker compose exec`, and copies new files out of a worker container to search them.
 # Rows reach files at a checkpoint: with compose defaults (OUTPUT_ROLLING_INACTIVITY and
 # CHECKPOINT_INTERVAL of 60 s) expect up to a minute.
@@ -132,10 +132,9 @@ else
     # shellcheck source=shell/lib/compose.sh
     . "$ROOT/shell/lib/compose.sh"
     compose_init
-    DB_USER="${RTDP_SOURCE_DB_USER:-$(dotenv_get POSTGRES_USER)}"
-    DB_USER="${DB_USER:-postgres}"
+    DB_USER="${RTDP_SOURCE_DB_USER:-postgres}"
     DB_NAME="$(dotenv_get DATABASE_NAME)"
-    DB_NAME="${DB_NAME:-shop}"
+    DB_NAME="${DB_NAME:-rtdp_demo}"
     WHERE="$WORKER_SERVICE:$CONTAINER_OUTPUT/$TABLE"
 fi
 

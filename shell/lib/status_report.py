@@ -341,7 +341,9 @@ def main():
     if alerts:
         for who, al in alerts:
             sev = al.get("severity", "?")
-            add("alert " + str(al.get("alert")), FAIL if sev == "high" else WARN, f"{who}: {sev}: {al.get('message', '')}")
+            resolving = " (resolving)" if al.get("resolving") else ""
+            verdict = FAIL if sev == "high" and not resolving else WARN
+            add("alert " + str(al.get("alert")), verdict, f"{who}: {sev}{resolving}: {al.get('message', '')}")
     else:
         add("alerts", OK, "none")
 
