@@ -15,7 +15,7 @@
 #   a record that is not JSON produced into the topic: dlq-inspect.sh summarises it (and
 #   prints its value only with --values, exports it with --export), check-cdc-status.sh
 #   warns (exit 0) and fails with --strict;
-#   the compose mode of every script, with shell/lib/fake-docker standing in for docker and
+#   the compose mode of every script, with shell/lib/fake-docker.sh standing in for docker and
 #   docker-compose (it maps containers to the local stack's processes): status, quick test,
 #   dead letters, scale, restart, start and stop (the compose commands they run are checked);
 #   restart-collector.sh --local, then quick-test-cdc.sh again;
@@ -191,11 +191,11 @@ run 1 "check-cdc-status.sh --local --strict: dead letters fail" "$S/check-cdc-st
 expect '^UNHEALTHY: .*dead letters' "verdict"
 
 # --- compose mode, with a fake docker --------------------------------------------------------------
-# No Docker engine here: shell/lib/fake-docker answers as docker and docker-compose, mapping
+# No Docker engine here: shell/lib/fake-docker.sh answers as docker and docker-compose, mapping
 # containers to the local stack's processes, so the compose paths of the scripts run too.
 mkdir -p "$STATE/fakebin"
-ln -s "$ROOT/shell/lib/fake-docker" "$STATE/fakebin/docker"
-ln -s "$ROOT/shell/lib/fake-docker" "$STATE/fakebin/docker-compose"
+ln -s "$ROOT/shell/lib/fake-docker.sh" "$STATE/fakebin/docker"
+ln -s "$ROOT/shell/lib/fake-docker.sh" "$STATE/fakebin/docker-compose"
 CALLS="$STATE/docker-calls.log"
 fake() { env PATH="$STATE/fakebin:$PATH" FAKE_DOCKER_LOG="$CALLS" COMPOSE= "$@"; }
 called() { grep -qF -- "$1" "$CALLS" || { cat "$CALLS" >&2; fail "docker was not called with: $1"; }; }

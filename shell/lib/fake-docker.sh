@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fake-docker — a test double of the docker and docker-compose commands, for
+# fake-docker.sh — a test double of the docker and docker-compose commands, for
 # shell/checks/ops-scripts.sh only. There is no Docker engine on the test machines; with this
 # on PATH (as `docker` and `docker-compose`) the compose mode of the ops scripts runs against
 # the local stack of shell/start.sh --local instead (RTDP_LOCAL_STACK_DIR):
