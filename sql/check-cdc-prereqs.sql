@@ -356,11 +356,26 @@ BEGIN
            (SELECT COUNT(*) FROM dba_tab_columns c
              WHERE c.owner = s.owner AND c.table_name = s.table_name
                AND c.data_type IN ('CLOB', 'NCLOB', 'BLOB')) AS lob_cols,
+           -- Columns that make LogMiner ignore the whole table (the data types Oracle lists as
+           -- unsupported: BFILE, collections such as VARRAYs and nested tables, REFs).
            (SELECT LISTAGG(c.column_name || ' ' || c.data_type, ', ') WITHIN GROUP (ORDER BY c.column_id)
               FROM dba_tab_columns c
              WHERE c.owner = s.owner AND c.table_name = s.table_name
-               AND (c.data_type IN ('LONG', 'LONG RAW', 'BFILE', 'ROWID', 'UROWID', 'XMLTYPE', 'ANYDATA')
-                    OR c.data_type_owner IS NOT NULL)) AS odd_cols,
+               AND (c.data_type = 'BFILE'
+                    OR c.data_type_mod = 'REF'
+                    OR EXISTS (SELECT 1 FROM dba_coll_types ct
+                                WHERE ct.owner = c.data_type_owner AND ct.type_name = c.data_type))) AS ignored_cols,
+           -- Columns LogMiner mines but whose values are not among the types the collector
+           -- maps (docs/ORACLE.md, "Types").
+           (SELECT LISTAGG(c.column_name || ' ' || c.data_type, ', ') WITHIN GROUP (ORDER BY c.column_id)
+              FROM dba_tab_columns c
+             WHERE c.owner = s.owner AND c.table_name = s.table_name
+               AND c.data_type <> 'BFILE'
+               AND NVL(c.data_type_mod, '-') <> 'REF'
+               AND (c.data_type IN ('LONG', 'LONG RAW', 'ROWID', 'UROWID', 'XMLTYPE', 'ANYDATA')
+                    OR c.data_type_owner IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM dba_coll_types ct
+                                WHERE ct.owner = c.data_type_owner AND ct.type_name = c.data_type)) AS odd_cols,
            (SELECT COUNT(*) FROM dba_tab_columns c
              WHERE c.owner = s.owner AND c.table_name = s.table_name
                AND LENGTHB(c.column_name) > 30) AS long_col_names
@@ -380,7 +395,12 @@ BEGIN
       CASE WHEN t.long_col_names > 0 THEN 'column names > 30 bytes: LogMiner does not mine it; ' END ||
       CASE WHEN t.logging = 'NO' THEN 'NOLOGGING: direct-path loads are not captured; ' END ||
       CASE WHEN t.lob_cols > 0 THEN t.lob_cols || ' LOB column(s): captured only with oracle.lobEnabled; ' END ||
-      CASE WHEN t.odd_cols IS NOT NULL THEN 'not captured by LogMiner (arrive as null): ' || t.odd_cols || '; ' END);
+      CASE WHEN t.odd_cols IS NOT NULL THEN 'types the collector does not map: ' || t.odd_cols || '; ' END);
+    IF t.ignored_cols IS NOT NULL THEN
+      v_missing := v_missing + 1;
+      DBMS_OUTPUT.PUT_LINE('  MISSING LogMiner ignores this whole table because of ' || t.ignored_cols ||
+                           '.  fix: leave it out (DATABASE_EXCLUDE_TABLES) or change those columns');
+    END IF;
     IF t.all_log = 0 AND v_db_all <> 'YES' THEN
       v_missing := v_missing + 1;
       DBMS_OUTPUT.PUT_LINE('  MISSING ALL-column logging.  fix: ALTER TABLE ' || v_tab || ' ADD SUPPLEMENTAL LOG DATA (ALL) COLUMNS;');

@@ -190,7 +190,8 @@ END;
 /
 
 -- 5. Tables LogMiner cannot capture although they are selected: names longer than 30
---    bytes (LogMiner does not mine them), and NOLOGGING tables, whose direct-path loads
+--    bytes (LogMiner does not mine them), tables with a BFILE, collection (VARRAY, nested
+--    table) or REF column (LogMiner ignores such a table entirely), and NOLOGGING tables, whose direct-path loads
 --    write no redo at all (so those rows never reach the collector; ALTER TABLE ...
 --    LOGGING, or ALTER DATABASE FORCE LOGGING in the root, avoids that). No rows = fine.
 --    Same selection as step 4 (repeated: SQL*Plus has no functions to share it).
@@ -232,6 +233,12 @@ UNION ALL
 SELECT c.owner, c.table_name, 'column ' || c.column_name || ' has a name longer than 30 bytes'
   FROM selected s JOIN dba_tab_columns c ON c.owner = s.owner AND c.table_name = s.table_name
  WHERE LENGTHB(c.column_name) > 30
+UNION ALL
+SELECT c.owner, c.table_name, 'column ' || c.column_name || ' (' || c.data_type || '): LogMiner ignores the whole table'
+  FROM selected s JOIN dba_tab_columns c ON c.owner = s.owner AND c.table_name = s.table_name
+ WHERE c.data_type = 'BFILE'
+    OR c.data_type_mod = 'REF'
+    OR EXISTS (SELECT 1 FROM dba_coll_types ct WHERE ct.owner = c.data_type_owner AND ct.type_name = c.data_type)
 UNION ALL
 SELECT owner, table_name, 'NOLOGGING: direct-path loads into it are not in the redo'
   FROM selected WHERE logging = 'NO'
