@@ -17,8 +17,8 @@
 #   7. shellcheck on every shell script (shell/, shell/checks/, shell/lib/, docker/).
 # Every step runs; each problem is printed; exit 1 if any step failed.
 #
-# Uses target/debug/{stream-worker,cdc-collector} (built by cargo test; built here when
-# missing). No .env of yours is read: compose runs with a clean environment.
+# Uses target/debug/{stream-worker,cdc-collector} (or under CARGO_TARGET_DIR; built by cargo
+# test, built here when missing). No .env of yours is read: compose runs with a clean environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -170,7 +170,7 @@ fi
 
 # --- 3. the binaries accept the compose environment -----------------------------------------
 step
-BIN="$ROOT/target/debug"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 if [[ ! -x "$BIN/stream-worker" || ! -x "$BIN/cdc-collector" ]]; then
     say "building target/debug/stream-worker and cdc-collector"
     cargo build -q -p stream-worker -p cdc-collector --bins
