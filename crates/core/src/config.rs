@@ -735,25 +735,45 @@ impl Default for MetricsConfig {
     }
 }
 
-/// `monitoring.alerts.*`: thresholds above which the service logs an alert and flags it
-/// in `/status`.
+/// `monitoring.alerts.*`: the alerts each service evaluates on its own numbers (see
+/// [`crate::alerts`]): thresholds, timing, and the webhook they are POSTed to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AlertsConfig {
+    /// Evaluate the alert rules at all (false: none fires, nothing is sent).
+    pub enabled: bool,
+    /// URL the alerts are POSTed to as JSON (`http://` or `https://`); empty = none. A
+    /// secret: the URL may carry a token.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub webhook: Secret,
     /// End-to-end latency in milliseconds above which to alert.
     pub latency_threshold_ms: u64,
     /// Fraction (0..=1) of failed checkpoints above which to alert.
     pub checkpoint_failure_rate: f64,
-    /// Fraction (0..=1) of capacity in use above which to alert.
+    /// Fraction (0..=1) of capacity in use above which to alert (CPU, backpressure).
     pub load_threshold: f64,
+    /// How often the rules are evaluated, ms.
+    pub evaluation_interval_ms: u64,
+    /// Rates and growth are measured over this much time, ms.
+    pub window_ms: u64,
+    /// A firing alert is sent again this often while it holds, ms.
+    pub repeat_interval_ms: u64,
+    /// A rule must stay clear this long before its alert resolves, ms.
+    pub keep_firing_for_ms: u64,
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
+            webhook: Secret::default(),
             latency_threshold_ms: 60_000,
             checkpoint_failure_rate: 0.1,
             load_threshold: 0.8,
+            evaluation_interval_ms: 15_000,
+            window_ms: 300_000,
+            repeat_interval_ms: 3_600_000,
+            keep_firing_for_ms: 60_000,
         }
     }
 }
@@ -1062,9 +1082,15 @@ const KEYS: &[KeySpec] = &[
         Some("MONITORING_METRICS_ENABLED"),
         Kind::Bool,
     ),
+    key("monitoring.alerts.enabled", None, Kind::Bool),
+    key("monitoring.alerts.webhook", None, Kind::Secret),
     key("monitoring.alerts.latencyThresholdMs", None, U64),
     key("monitoring.alerts.checkpointFailureRate", None, Kind::Float),
     key("monitoring.alerts.loadThreshold", None, Kind::Float),
+    key("monitoring.alerts.evaluationIntervalMs", None, U64),
+    key("monitoring.alerts.windowMs", None, U64),
+    key("monitoring.alerts.repeatIntervalMs", None, U64),
+    key("monitoring.alerts.keepFiringForMs", None, U64),
     key("shutdown.timeoutMs", Some("SHUTDOWN_TIMEOUT"), U64),
     key(
         "logging.level",
@@ -2058,6 +2084,39 @@ impl PipelineConfig {
             a.checkpoint_failure_rate,
         );
         r.fraction("monitoring.alerts.loadThreshold", a.load_threshold);
+        r.range(
+            "monitoring.alerts.evaluationIntervalMs",
+            a.evaluation_interval_ms,
+            100,
+            3_600_000,
+        );
+        if a.window_ms < a.evaluation_interval_ms || a.window_ms > 86_400_000 {
+            r.fail(
+                "monitoring.alerts.windowMs",
+                format!(
+                    "must be between monitoring.alerts.evaluationIntervalMs ({} ms) and 86400000 (got {})",
+                    a.evaluation_interval_ms, a.window_ms
+                ),
+            );
+        }
+        if a.repeat_interval_ms < a.evaluation_interval_ms {
+            r.fail(
+                "monitoring.alerts.repeatIntervalMs",
+                format!(
+                    "must be at least monitoring.alerts.evaluationIntervalMs ({} ms) (got {})",
+                    a.evaluation_interval_ms, a.repeat_interval_ms
+                ),
+            );
+        }
+        r.range(
+            "monitoring.alerts.keepFiringForMs",
+            a.keep_firing_for_ms,
+            0,
+            86_400_000,
+        );
+        if let Err(e) = crate::alerts::notify::Webhook::parse(a.webhook.expose()) {
+            r.fail("monitoring.alerts.webhook", e);
+        }
 
         r.at_least("shutdown.timeoutMs", self.shutdown.timeout_ms, 1_000);
 

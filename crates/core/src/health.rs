@@ -34,6 +34,7 @@ use prometheus::{Encoder, Gauge, IntGauge, Opts, Registry, TextEncoder};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 
+use crate::alerts::ActiveAlert;
 use crate::status::{JobState, JobStatus};
 
 /// Resident set size in bytes (from `/proc/self/status` VmRSS).
@@ -44,6 +45,8 @@ pub const PROCESS_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
 pub const PROCESS_THREADS: &str = "process_threads";
 /// Number of open file descriptors (entries of `/proc/self/fd`).
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+/// CPU time used by the process, user + system, seconds (from `/proc/self/stat`).
+pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 /// 1 when the service is ready, else 0 (label `service`).
 pub const RTDP_READY: &str = "rtdp_ready";
 /// 1 when the service is live, else 0 (label `service`).
@@ -63,6 +66,7 @@ struct Inner {
     started_at: DateTime<Utc>,
     started: Instant,
     provider: RwLock<Option<StatusProvider>>,
+    alerts: Mutex<Vec<ActiveAlert>>,
 }
 
 /// Shared health state of one service. Cheap to clone; all clones see the same state.
@@ -102,6 +106,7 @@ impl Health {
                 started_at: Utc::now(),
                 started: Instant::now(),
                 provider: RwLock::new(None),
+                alerts: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -145,6 +150,16 @@ impl Health {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         *slot = Some(Arc::new(f));
+    }
+
+    /// Replaces the firing alerts `/status` shows in `details.alerts`.
+    pub fn set_alerts(&self, alerts: Vec<ActiveAlert>) {
+        *lock(&self.inner.alerts) = alerts;
+    }
+
+    /// The firing alerts, as last set by the alert task.
+    pub fn alerts(&self) -> Vec<ActiveAlert> {
+        lock(&self.inner.alerts).clone()
     }
 
     /// True unless [`Health::set_live`] said otherwise.
@@ -195,6 +210,7 @@ impl Health {
                 }
             }
         }
+        details.insert("alerts".into(), json!(self.alerts()));
         JobStatus {
             service: self.inner.service.clone(),
             state: self.state(),
@@ -257,6 +273,18 @@ impl Health {
             fds,
             false,
         );
+        if let Some(cpu) = process_cpu_seconds() {
+            let opts = Opts::new(
+                PROCESS_CPU_SECONDS_TOTAL,
+                "CPU time used by the process (user + system), seconds.",
+            );
+            if !taken.iter().any(|t| t == PROCESS_CPU_SECONDS_TOTAL) {
+                if let Ok(c) = prometheus::Counter::with_opts(opts) {
+                    c.inc_by(cpu);
+                    let _ = extra.register(Box::new(c));
+                }
+            }
+        }
         add_int(
             RTDP_READY,
             "1 when every readiness check passes.",
@@ -285,6 +313,30 @@ impl Health {
         }
         String::from_utf8_lossy(&buf).into_owned()
     }
+}
+
+/// CPU time the process has used, user + system, in seconds: fields 14 and 15 of
+/// `/proc/self/stat`, in clock ticks of 1/100 s (Linux's `USER_HZ` on every architecture
+/// rtdp ships for). `None` off Linux.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    proc_stat_cpu_ticks(&stat).map(|ticks| ticks as f64 / 100.0)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
+fn proc_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After ")": field 3 (state) is index 0, so utime (14) is index 11, stime (15) 12.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPUs this process may use: the cgroup quota or the CPU count (at least 1).
+pub fn available_cpus() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
 }
 
 /// A numeric field of `/proc/self/status` (`VmRSS:   1234 kB` -> 1234).
@@ -432,6 +484,45 @@ mod tests {
     }
 
     #[test]
+    fn proc_stat_cpu_parsing() {
+        // A command name with spaces and a parenthesis.
+        let line =
+            "1234 (rtdp (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 0 0";
+        assert_eq!(proc_stat_cpu_ticks(line), Some(300));
+        assert_eq!(proc_stat_cpu_ticks("garbage"), None);
+        assert_eq!(proc_stat_cpu_ticks("1 (a) S 1 2"), None);
+        if cfg!(target_os = "linux") {
+            let cpu = process_cpu_seconds().expect("cpu seconds on Linux");
+            assert!(cpu >= 0.0);
+        }
+        assert!(available_cpus() >= 1.0);
+    }
+
+    #[test]
+    fn status_lists_the_firing_alerts() {
+        let h = Health::new("svc");
+        assert_eq!(h.status().details["alerts"], json!([]));
+        let mut e = crate::alerts::Evaluator::new(
+            crate::alerts::Rules::default(),
+            &[crate::alerts::Alert::Latency],
+        );
+        e.evaluate(
+            Utc::now(),
+            crate::alerts::Snapshot {
+                latency_ms: Some(120_000.0),
+                ..Default::default()
+            },
+        );
+        h.set_alerts(e.active());
+        let s = h.status();
+        assert_eq!(s.details["alerts"][0]["alert"], "latency");
+        assert_eq!(s.details["alerts"][0]["severity"], "high");
+        // The alert task owns the key: a provider's own "alerts" does not hide it.
+        h.set_status_provider(|| json!({"alerts": "from provider"}));
+        assert_eq!(h.status().details["alerts"][0]["alert"], "latency");
+    }
+
+    #[test]
     fn proc_status_parsing() {
         let text = "Name:\tx\nVmSize:\t  2000 kB\nVmRSS:\t  1234 kB\nThreads:\t7\n";
         assert_eq!(proc_status_field(text, "VmRSS:"), Some(1234));
@@ -453,6 +544,10 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(
                 text.contains("# TYPE process_resident_memory_bytes gauge"),
+                "{text}"
+            );
+            assert!(
+                text.contains("# TYPE process_cpu_seconds_total counter"),
                 "{text}"
             );
         }

@@ -1,8 +1,10 @@
 //! rtdp-core: what every rtdp service shares.
 //!
 //! No Kafka client and no database driver live here (see DESIGN.md): only the models,
-//! configuration, ids, retry and the health/metrics HTTP server.
+//! configuration, ids, retry, the health/metrics HTTP server and the alert rules with
+//! their webhook.
 
+pub mod alerts;
 pub mod config;
 pub mod health;
 pub mod ids;
