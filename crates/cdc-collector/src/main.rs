@@ -273,8 +273,11 @@ fn unsupported(kind: DatabaseType) -> Option<String> {
         DatabaseType::PostgreSql | DatabaseType::Oracle => None,
         DatabaseType::OceanBase => Some(
             "database.type=oceanbase: OceanBase's Oracle mode has no open-source change-log \
-             interface (LogProxy is enterprise-only); its MySQL mode will be read through the \
-             MySQL source and OceanBase's binlog service"
+             interface (LogProxy/oblogproxy serves Oracle mode only in the enterprise edition, \
+             and Flink CDC has deprecated its OceanBase connector built on it), so rtdp cannot \
+             capture it; OceanBase's MySQL mode will be read through the MySQL source and \
+             OceanBase's binlog service (obbinlog) once that source exists (docs/ORACLE.md, \
+             \"OceanBase\")"
                 .into(),
         ),
         other => Some(format!(
@@ -385,8 +388,7 @@ fn run(cfg: PipelineConfig) -> Result<(), RunError> {
     health.set_ready("kafka", false);
     health.set_metrics_enabled(cfg.monitoring.metrics.enabled);
     let metrics = Metrics::register(health.registry()).map_err(anyhow::Error::from)?;
-    cdc_collector::run::start_alerts(rt.handle(), &health, &cfg.monitoring.alerts, metrics.clone())
-        .map_err(anyhow::Error::from)?;
+    cdc_collector::run::start_alerts(rt.handle(), &health, &cfg, metrics.clone())?;
     let status = Arc::new(Mutex::new(CollectorMetrics::new(
         cfg.collector.name.clone(),
     )));

@@ -380,3 +380,36 @@ fn the_replay_cli_prints_events_and_names_bad_lines() {
     assert_eq!(ev[2]["op"], "u");
     assert_eq!(ev[2]["after"]["AMOUNT"], "11");
 }
+
+#[test]
+fn oceanbase_is_refused_with_the_reason_and_oracle_settings_are_validated() {
+    let out = bin()
+        .arg("run")
+        .env_remove("RTDP_CONFIG")
+        .env("DATABASE_TYPE", "oceanbase")
+        .env("DATABASE_USERNAME", "u")
+        .env("MONITORING_PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no open-source change-log interface"), "{err}");
+    assert!(err.contains("MySQL source"), "{err}");
+
+    let out = bin()
+        .arg("check-config")
+        .env_remove("RTDP_CONFIG")
+        .env("DATABASE_TYPE", "oracle")
+        .env("DATABASE_USERNAME", "rtdp")
+        .env("DATABASE_PASSWORD", "pw")
+        .env("DATABASE_PDB", "ORCLPDB1")
+        .env("PIPELINE_ORACLE_FETCH_SIZE", "0")
+        .env("PIPELINE_ORACLE_MAX_BUFFERED_CHANGES", "10")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("oracle.fetchSize"), "{err}");
+    assert!(err.contains("oracle.maxBufferedChanges"), "{err}");
+    assert!(!err.contains("database.pdb"), "{err}");
+}
