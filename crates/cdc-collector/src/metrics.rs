@@ -109,10 +109,45 @@ impl Metrics {
         r.register(Box::new(m.batch_events.clone()))?;
         Ok(m)
     }
+
+    /// The numbers the collector's alerts judge (`rtdp_core::alerts`): the source lag as
+    /// the latency; checkpoints = published batches (each commits its position with it in
+    /// one Kafka transaction) against Kafka sessions that failed; CPU.
+    pub fn alert_snapshot(&self) -> rtdp_core::alerts::Snapshot {
+        rtdp_core::alerts::Snapshot {
+            latency_ms: Some(self.lag.get() * 1000.0),
+            checkpoints_ok: Some(self.kafka_txn.get_sample_count()),
+            checkpoints_failed: Some(self.reconnects.with_label_values(&["kafka"]).get()),
+            cpu_seconds: rtdp_core::health::process_cpu_seconds(),
+            cpus: Some(rtdp_core::health::available_cpus()),
+            ..Default::default()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_alert_snapshot_reads_lag_batches_and_kafka_failures() {
+        let r = prometheus::Registry::new();
+        let m = super::Metrics::register(&r).unwrap();
+        m.lag.set(2.5);
+        m.kafka_txn.observe(0.1);
+        m.kafka_txn.observe(0.2);
+        m.reconnects.with_label_values(&["kafka"]).inc();
+        m.reconnects.with_label_values(&["database"]).inc_by(5);
+        let s = m.alert_snapshot();
+        assert_eq!(s.latency_ms, Some(2500.0));
+        assert_eq!(s.checkpoints_ok, Some(2));
+        assert_eq!(
+            s.checkpoints_failed,
+            Some(1),
+            "database failures are not checkpoints"
+        );
+        assert_eq!(s.dead_letters, None);
+        assert_eq!(s.queue_fill, None);
+    }
+
     #[test]
     fn every_metric_is_documented() {
         let doc = std::fs::read_to_string(concat!(

@@ -38,6 +38,30 @@ enum SessionError {
 /// Shared state behind `/status`.
 pub type StatusCell = Arc<Mutex<CollectorMetrics>>;
 
+/// The alert rules the collector evaluates (docs/METRICS.md#alerts): `latency` (its
+/// source lag: database commit to Kafka), `checkpoint_failures` (a published batch
+/// carries its position; a failed Kafka session is a failed one) and `load` (CPU). It
+/// writes no files and keeps no queue, so no dead letters and no backpressure of its own:
+/// a collector that cannot keep up shows as source lag.
+pub const ALERTS: &[rtdp_core::alerts::Alert] = &[
+    rtdp_core::alerts::Alert::Latency,
+    rtdp_core::alerts::Alert::CheckpointFailures,
+    rtdp_core::alerts::Alert::Load,
+];
+
+/// Starts the collector's alerts (`monitoring.alerts.*`) on `rt` (the HTTP runtime),
+/// judging `metrics`.
+pub fn start_alerts(
+    rt: &tokio::runtime::Handle,
+    health: &Health,
+    cfg: &rtdp_core::config::PipelineConfig,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
+    let alerts = &cfg.monitoring.alerts;
+    rtdp_core::alerts::spawn(rt, health, alerts, ALERTS, move || metrics.alert_snapshot())?;
+    Ok(())
+}
+
 pub struct Runner<S: ChangeSource> {
     pub source: S,
     pub publish: PublishSettings,

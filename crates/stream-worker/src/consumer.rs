@@ -62,10 +62,6 @@ pub struct WorkerSettings {
     pub max_retries: u32,
     /// `checkpoint.timeoutMs`: a checkpoint slower than this is logged as a warning.
     pub checkpoint_timeout: Duration,
-    /// `monitoring.alerts.latencyThresholdMs`, evaluated in `/status`.
-    pub latency_alert_ms: u64,
-    /// `monitoring.alerts.checkpointFailureRate`, evaluated in `/status`.
-    pub checkpoint_failure_alert: f64,
     /// Most in-progress files open at once (all partitions); reaching it commits every
     /// partition before another file opens. See [`open_files_budget`].
     pub max_open_files: usize,
@@ -98,6 +94,9 @@ struct Shared {
     fatal: Mutex<Option<String>>,
     /// Bumped by every rebalance; tags polled records and new partition writers.
     generation: std::sync::atomic::AtomicU64,
+    /// Where librdkafka stops pre-fetching: (`queued.min.messages`,
+    /// `queued.max.messages.kbytes` in bytes), for `rtdp_backpressure_level`.
+    fetch_queue_limits: (f64, f64),
 }
 
 impl Shared {
@@ -152,8 +151,18 @@ impl ClientContext for WorkerContext {
     fn stats(&self, stats: Statistics) {
         let parts = self.shared.parts();
         let topic = &self.shared.settings.topic;
+        let mut fill = 0.0_f64;
         if let Some(t) = stats.topics.get(topic) {
             for (p, writer) in parts.iter() {
+                // librdkafka stops fetching a partition when its queue holds
+                // queued.min.messages records or queued.max.messages.kbytes (the
+                // partitions of a subscription share one queue, so take the fullest).
+                if let Some(sp) = t.partitions.get(p) {
+                    let (msgs, bytes) = self.shared.fetch_queue_limits;
+                    fill = fill
+                        .max(sp.fetchq_cnt.max(0) as f64 / msgs)
+                        .max(sp.fetchq_size as f64 / bytes);
+                }
                 if let (Some(sp), Some(pos)) = (t.partitions.get(p), writer.position()) {
                     if sp.hi_offset >= 0 {
                         self.shared
@@ -165,6 +174,7 @@ impl ClientContext for WorkerContext {
                 }
             }
         }
+        self.shared.metrics.backpressure.set(fill.min(1.0));
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
@@ -346,6 +356,17 @@ impl Worker {
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.partition.eof", "false");
+        let limit = |key: &str, default: f64, scale: f64| {
+            cfg.get(key)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| *v > 0.0)
+                .unwrap_or(default)
+                * scale
+        };
+        let fetch_queue_limits = (
+            limit("queued.min.messages", 100_000.0, 1.0),
+            limit("queued.max.messages.kbytes", 65_536.0, 1024.0),
+        );
         let shared = Arc::new(Shared {
             settings: settings.clone(),
             store,
@@ -354,6 +375,7 @@ impl Worker {
             parts: Mutex::new(BTreeMap::new()),
             fatal: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
+            fetch_queue_limits,
         });
         let consumer: BaseConsumer<WorkerContext> = cfg
             .create_with_context(WorkerContext {
@@ -395,7 +417,6 @@ impl Worker {
                 "records": {"in": m.records_in.get(), "out": m.records_out.get(),
                             "deadLetters": m.dlq_records.get(), "duplicatesDropped": m.duplicates_dropped.get()},
                 "checkpoints": {"count": m.checkpoint_count.get(), "failed": m.checkpoint_failed.get()},
-                "alerts": alerts(&shared),
             })
         }
     }
@@ -722,36 +743,6 @@ fn apply_batch(
         }
     }
     Ok(())
-}
-
-/// The alert rules of the old system, evaluated on this worker's own numbers (the
-/// Prometheus rules in deploy/prometheus/alerts.yml evaluate the same across workers).
-fn alerts(shared: &Shared) -> Vec<serde_json::Value> {
-    let m = &shared.metrics;
-    let s = &shared.settings;
-    let mut out = Vec::new();
-    if let Some(p99) = crate::metrics::histogram_quantile(&m.latency, 0.99) {
-        if p99 > s.latency_alert_ms as f64 {
-            out.push(serde_json::json!({"alert": "latency", "severity": "high",
-                "message": format!("p99 end-to-end latency {p99:.0} ms exceeds monitoring.alerts.latencyThresholdMs ({} ms)", s.latency_alert_ms)}));
-        }
-    }
-    let (ok, failed) = (
-        m.checkpoint_count.get() as f64,
-        m.checkpoint_failed.get() as f64,
-    );
-    if failed > 0.0 && failed / (ok + failed) > s.checkpoint_failure_alert {
-        out.push(serde_json::json!({"alert": "checkpoint_failures", "severity": "high",
-            "message": format!("checkpoint failure rate {:.1}% exceeds monitoring.alerts.checkpointFailureRate ({:.1}%)",
-                100.0 * failed / (ok + failed), 100.0 * s.checkpoint_failure_alert)}));
-    }
-    if m.dlq_records.get() > 0 {
-        out.push(
-            serde_json::json!({"alert": "dead_letters", "severity": "low",
-            "message": format!("{} records in dead letters", m.dlq_records.get())}),
-        );
-    }
-    out
 }
 
 fn checkpoint(

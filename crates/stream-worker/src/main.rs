@@ -70,8 +70,6 @@ fn settings(cfg: &PipelineConfig) -> WorkerSettings {
         shutdown_timeout: std::time::Duration::from_millis(cfg.shutdown.timeout_ms),
         max_retries: o.max_retries,
         checkpoint_timeout: std::time::Duration::from_millis(cfg.checkpoint.timeout_ms),
-        latency_alert_ms: cfg.monitoring.alerts.latency_threshold_ms,
-        checkpoint_failure_alert: cfg.monitoring.alerts.checkpoint_failure_rate,
         max_open_files: stream_worker::consumer::open_files_budget(),
     }
 }
@@ -154,6 +152,15 @@ fn run(cfg: PipelineConfig) -> anyhow::Result<()> {
         compression = cfg.output.compression.as_str(),
         "stream-worker starting"
     );
+    // Every rule of the alert table applies to the worker (docs/METRICS.md#alerts).
+    let numbers = metrics.clone();
+    rtdp_core::alerts::spawn(
+        rt.handle(),
+        &health,
+        &cfg.monitoring.alerts,
+        &rtdp_core::alerts::Alert::ALL,
+        move || numbers.alert_snapshot(),
+    )?;
     let worker = Worker::new(s, Store::new(root), metrics, health.clone())?;
     health.set_status_provider(worker.status_provider());
     health.set_state(JobState::Running);

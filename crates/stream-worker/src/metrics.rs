@@ -5,8 +5,8 @@
 //! `rtdp_` prefix (`records.in.rate` → `rate(rtdp_records_in_total[1m])`).
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 pub const RECORDS_IN: &str = "rtdp_records_in_total";
@@ -25,6 +25,7 @@ pub const DUPLICATES_DROPPED: &str = "rtdp_duplicates_dropped_total";
 pub const RECORDS_SKIPPED: &str = "rtdp_records_skipped_total";
 pub const FILES_COMMITTED: &str = "rtdp_files_committed_total";
 pub const ASSIGNED_PARTITIONS: &str = "rtdp_assigned_partitions";
+pub const BACKPRESSURE: &str = "rtdp_backpressure_level";
 
 /// Bucket bounds (ms) of the latency histograms: 1 ms … 1 h.
 const LATENCY_BUCKETS_MS: &[f64] = &[
@@ -68,6 +69,7 @@ pub struct Metrics {
     pub records_skipped: IntCounterVec,
     pub files_committed: IntCounter,
     pub assigned_partitions: IntGauge,
+    pub backpressure: Gauge,
 }
 
 impl Metrics {
@@ -124,6 +126,11 @@ impl Metrics {
             &["reason"],
         )?;
         registry.register(Box::new(records_skipped.clone()))?;
+        let backpressure = Gauge::new(
+            BACKPRESSURE,
+            "Fill of the consumer's fetch queue (records fetched, not yet polled), 0..1",
+        )?;
+        registry.register(Box::new(backpressure.clone()))?;
         Ok(Metrics {
             records_in: c(RECORDS_IN, "Kafka records received (not yet committed)")?,
             bytes_in: c(BYTES_IN, "Bytes of Kafka record values received")?,
@@ -144,7 +151,44 @@ impl Metrics {
             records_skipped,
             files_committed: c(FILES_COMMITTED, "Files committed (data and dead letters)")?,
             assigned_partitions,
+            backpressure,
         })
+    }
+
+    /// The numbers the built-in alerts judge (`rtdp_core::alerts`): the latency histogram,
+    /// checkpoints, CPU, backpressure (fetch queue fill, lag against records handled),
+    /// dead letters.
+    pub fn alert_snapshot(&self) -> rtdp_core::alerts::Snapshot {
+        use prometheus::core::Collector;
+        let latency_histogram = self.latency.collect().first().and_then(|mf| {
+            let h = mf.get_metric().first()?.get_histogram();
+            let mut buckets: Vec<(f64, u64)> = h
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), b.cumulative_count()))
+                .collect();
+            buckets.push((f64::INFINITY, h.get_sample_count()));
+            Some(buckets)
+        });
+        let lag: i64 = self
+            .consumer_lag
+            .collect()
+            .iter()
+            .flat_map(|mf| mf.get_metric().iter())
+            .map(|m| m.get_gauge().get_value() as i64)
+            .sum();
+        rtdp_core::alerts::Snapshot {
+            latency_ms: None,
+            latency_histogram,
+            checkpoints_ok: Some(self.checkpoint_count.get()),
+            checkpoints_failed: Some(self.checkpoint_failed.get()),
+            cpu_seconds: rtdp_core::health::process_cpu_seconds(),
+            cpus: Some(rtdp_core::health::available_cpus()),
+            queue_fill: Some(self.backpressure.get()),
+            consumer_lag: Some(lag.max(0) as u64),
+            records_handled: Some(self.records_in.get()),
+            dead_letters: Some(self.dlq_records.get()),
+        }
     }
 }
 
@@ -211,6 +255,7 @@ mod tests {
             RECORDS_SKIPPED,
             FILES_COMMITTED,
             ASSIGNED_PARTITIONS,
+            BACKPRESSURE,
         ] {
             assert!(
                 doc.contains(&format!("`{name}`")),
@@ -224,6 +269,32 @@ mod tests {
                 family.name()
             );
         }
+    }
+
+    #[test]
+    fn the_alert_snapshot_reads_every_number() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg).unwrap();
+        m.latency.observe(7.0);
+        m.latency.observe(70_000.0);
+        m.checkpoint_count.inc_by(4);
+        m.checkpoint_failed.inc();
+        m.consumer_lag.with_label_values(&["t", "0"]).set(10);
+        m.consumer_lag.with_label_values(&["t", "1"]).set(5);
+        m.records_in.inc_by(100);
+        m.dlq_records.inc_by(2);
+        m.backpressure.set(0.25);
+        let s = m.alert_snapshot();
+        let h = s.latency_histogram.unwrap();
+        assert_eq!(h.last(), Some(&(f64::INFINITY, 2)));
+        assert_eq!(h.iter().find(|b| b.0 == 10.0).unwrap().1, 1);
+        assert_eq!(s.checkpoints_ok, Some(4));
+        assert_eq!(s.checkpoints_failed, Some(1));
+        assert_eq!(s.consumer_lag, Some(15));
+        assert_eq!(s.records_handled, Some(100));
+        assert_eq!(s.dead_letters, Some(2));
+        assert_eq!(s.queue_fill, Some(0.25));
+        assert!(s.cpus.unwrap() >= 1.0);
     }
 
     #[test]
