@@ -202,13 +202,17 @@ T=""
 cleanup() { [[ -z "$T" ]] || rm -rf "$T"; }
 trap cleanup EXIT
 
-# One look: collect into a fresh folder, judge it. $1 = extra report args.
+# One look: collect into a fresh folder, judge it, remove the folder. Arguments go to the
+# report.
 check_once() {
-    cleanup
+    local rc=0
     T="$(mktemp -d "${TMPDIR:-/tmp}/rtdp-status.XXXXXX")"
     : >"$T/components.tsv"
     if [[ "$MODE" == local ]]; then collect_local; else collect_compose; fi
-    "$PY" "$ROOT/shell/lib/status_report.py" "$T" "${REPORT_ARGS[@]}" "$@"
+    "$PY" "$ROOT/shell/lib/status_report.py" "$T" "${REPORT_ARGS[@]}" "$@" || rc=$?
+    rm -rf "$T"
+    T=""
+    return "$rc"
 }
 
 if [[ -z "$WAIT" ]]; then
