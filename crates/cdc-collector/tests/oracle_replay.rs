@@ -413,3 +413,82 @@ fn oceanbase_is_refused_with_the_reason_and_oracle_settings_are_validated() {
     assert!(err.contains("oracle.maxBufferedChanges"), "{err}");
     assert!(!err.contains("database.pdb"), "{err}");
 }
+
+fn lob_row(scn: u64, xid: &str, code: u64, sql: &str) -> LmRow {
+    LmRow {
+        table_name: Some("TYPES".into()),
+        row_id: Some("AAAR4AAAEAAAAC1AAA".into()),
+        ..row(scn, xid, code, Some(sql))
+    }
+}
+
+#[test]
+fn lob_writes_land_in_their_row_when_lobs_are_enabled() {
+    let locator = |col: &str, var: &str| {
+        format!(
+            "DECLARE \n loc_c CLOB; \n buf_c VARCHAR2(6156); \n loc_b BLOB; \n buf_b RAW(6156);\nBEGIN\n select \"{col}\" into {var} from \"SHOP\".\"TYPES\" where \"ID\" = '1' and ROWID = 'AAAR4AAAEAAAAC1AAA' for update;"
+        )
+    };
+    let rows = [
+        row(1, "AA", 6, None),
+        lob_row(
+            2,
+            "AA",
+            1,
+            r#"insert into "SHOP"."TYPES"("ID","CL","BL") values ('1',EMPTY_CLOB(),EMPTY_BLOB());"#,
+        ),
+        lob_row(3, "AA", 9, &locator("CL", "loc_c")),
+        lob_row(
+            4,
+            "AA",
+            10,
+            " buf_c := 'first half, '; \n  dbms_lob.write(loc_c, 12, 1, buf_c);\nEND;",
+        ),
+        lob_row(
+            5,
+            "AA",
+            10,
+            " buf_c := 'second half'; \n  dbms_lob.write(loc_c, 11, 13, buf_c);\nEND;",
+        ),
+        lob_row(6, "AA", 9, &locator("BL", "loc_b")),
+        lob_row(
+            7,
+            "AA",
+            10,
+            " buf_b := HEXTORAW('deadbeef'); \n  dbms_lob.write(loc_b, 4, 1, buf_b);\nEND;",
+        ),
+        row(8, "AA", 7, None),
+        // A LOB-only update: no UPDATE row, just the locator and the write.
+        row(9, "BB", 6, None),
+        lob_row(10, "BB", 9, &locator("CL", "loc_c")),
+        lob_row(
+            11,
+            "BB",
+            10,
+            " buf_c := 'new'; dbms_lob.write(loc_c, 3, 1, buf_c); END;",
+        ),
+        lob_row(12, "BB", 11, "dbms_lob.trim(loc_c, 3);"),
+        row(13, "BB", 7, None),
+    ];
+    let input: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    let mut o = opts(false, None);
+    o.lob_enabled = true;
+    let (lines, s) = run(&input, &o, true);
+    assert_eq!(s.problems, 0, "{lines:?}");
+    let ev = events(&lines);
+    assert_eq!(ev.len(), 2, "{ev:#?}");
+    assert_eq!(ev[0]["op"], "c");
+    assert_eq!(ev[0]["after"]["CL"], "first half, second half");
+    assert_eq!(ev[0]["after"]["BL"], "3q2+7w==");
+    assert_eq!(ev[1]["op"], "u");
+    assert_eq!(ev[1]["after"]["CL"], "new");
+    assert_eq!(ev[1]["after"]["ID"], "1");
+    // Without lobEnabled the LOB rows are not read and the columns are left out.
+    let (lines, _) = run(&input, &opts(false, None), false);
+    let ev = events(&lines);
+    assert_eq!(ev.len(), 1);
+    assert!(ev[0]["after"].get("CL").is_none());
+}

@@ -33,6 +33,7 @@ use rtdp_core::types::{Column, ColumnType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::lob;
 use super::redo;
 use super::types::{column_for, is_lob, text_to_json, OraColumn, OraKind};
 use crate::event::{self, Origin, TableShape};
@@ -314,6 +315,13 @@ struct Change {
     lob: Option<u32>,
 }
 
+/// A LOB value being written (after its locator row).
+struct OpenLob {
+    locator: lob::Locator,
+    value: lob::LobValue,
+    change: Change,
+}
+
 #[derive(Debug, Default)]
 struct Tx {
     first_scn: u64,
@@ -571,11 +579,59 @@ impl Miner {
         let commit = format!("{}:{}", c.commit_scn, c.xid);
         let mut index = 0u64;
         let now = now_ms();
-        let mut events = Vec::new();
+        // Events of the transaction with the ROWID of their change (LOB writes land on
+        // the latest event of their row).
+        let mut built: Vec<(String, OutEvent)> = Vec::new();
+        let mut lob: Option<OpenLob> = None;
         for ch in &c.changes {
-            if ch.lob.is_some() {
-                // LOB locator/write rows carry no row image of their own here.
-                continue;
+            match ch.lob {
+                Some(op::SELECT_LOB_LOCATOR) => {
+                    self.finish_lob(
+                        lob.take(),
+                        &c,
+                        &commit,
+                        &mut built,
+                        &mut index,
+                        now,
+                        catalog,
+                    )?;
+                    match lob::parse_locator(&ch.sql) {
+                        Ok(l) => {
+                            lob = Some(OpenLob {
+                                value: lob::LobValue::new(l.binary),
+                                locator: l,
+                                change: ch.clone(),
+                            })
+                        }
+                        Err(e) => self.problem(format!(
+                            "cannot read a LOB locator of {}.{} at SCN {} (transaction {}): {e}",
+                            ch.owner, ch.table, ch.scn, c.xid
+                        )),
+                    }
+                    continue;
+                }
+                Some(_) => {
+                    let applied = match lob.as_mut() {
+                        Some(l) => lob::parse_op(&ch.sql).and_then(|o| l.value.apply(&o)),
+                        None => Err("a LOB operation without its locator".to_owned()),
+                    };
+                    if let Err(e) = applied {
+                        self.problem(format!(
+                            "cannot apply a LOB operation of {}.{} at SCN {} (transaction {}): {e}",
+                            ch.owner, ch.table, ch.scn, c.xid
+                        ));
+                    }
+                    continue;
+                }
+                None => self.finish_lob(
+                    lob.take(),
+                    &c,
+                    &commit,
+                    &mut built,
+                    &mut index,
+                    now,
+                    catalog,
+                )?,
             }
             let Some(table) = catalog.table(&ch.owner, &ch.table)? else {
                 continue;
@@ -625,29 +681,28 @@ impl Miner {
                 "u" => Op::Update,
                 _ => Op::Delete,
             };
-            let source = Source {
-                connector: "oracle".into(),
-                name: self.settings.collector.clone(),
-                db: self.settings.db.clone(),
-                ts_ms: c.ts_ms,
-                scn: Some(ch.scn.to_string()),
-                commit_scn: Some(c.commit_scn.to_string()),
-                tx_id: Some(c.xid.clone()),
-                ..Default::default()
-            };
-            let origin = Origin {
-                collector: &self.settings.collector,
-                source: &source,
-                commit: &commit,
-            };
-            for e in event::build(&table.shape, &origin, op, before, after, &mut index, now) {
-                let i = e.event.source.index.unwrap_or(0);
-                match &self.resume {
-                    Some(r) if r.covers(c.commit_scn, &c.xid, i) => {
-                        self.stats.skipped_resumed += 1;
-                    }
-                    _ => events.push(e),
+            for e in self.build(
+                &table, &c, ch.scn, &commit, op, before, after, &mut index, now,
+            ) {
+                built.push((ch.row_id.clone(), e));
+            }
+        }
+        self.finish_lob(
+            lob.take(),
+            &c,
+            &commit,
+            &mut built,
+            &mut index,
+            now,
+            catalog,
+        )?;
+        for (_, e) in built {
+            let i = e.event.source.index.unwrap_or(0);
+            match &self.resume {
+                Some(r) if r.covers(c.commit_scn, &c.xid, i) => {
+                    self.stats.skipped_resumed += 1;
                 }
+                _ => self.ready.push(e),
             }
         }
         if self
@@ -662,7 +717,105 @@ impl Miner {
         if c.ts_ms > 0 {
             self.last_commit_ts_ms = Some(c.ts_ms);
         }
-        self.ready.extend(events);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        table: &OraTable,
+        c: &Committed,
+        scn: u64,
+        commit: &str,
+        op: Op,
+        before: Option<Row>,
+        after: Option<Row>,
+        index: &mut u64,
+        now: i64,
+    ) -> Vec<OutEvent> {
+        let source = Source {
+            connector: "oracle".into(),
+            name: self.settings.collector.clone(),
+            db: self.settings.db.clone(),
+            ts_ms: c.ts_ms,
+            scn: Some(scn.to_string()),
+            commit_scn: Some(c.commit_scn.to_string()),
+            tx_id: Some(c.xid.clone()),
+            ..Default::default()
+        };
+        let origin = Origin {
+            collector: &self.settings.collector,
+            source: &source,
+            commit,
+        };
+        event::build(&table.shape, &origin, op, before, after, index, now)
+    }
+
+    /// Puts a finished LOB value into the latest insert/update of its row in the
+    /// transaction, or (a LOB-only update) into an update of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_lob(
+        &mut self,
+        lob: Option<OpenLob>,
+        c: &Committed,
+        commit: &str,
+        built: &mut Vec<(String, OutEvent)>,
+        index: &mut u64,
+        now: i64,
+        catalog: &mut dyn Catalog,
+    ) -> Result<(), String> {
+        let Some(l) = lob else { return Ok(()) };
+        let ch = &l.change;
+        let Some(table) = catalog.table(&l.locator.schema, &l.locator.table)? else {
+            return Ok(());
+        };
+        let Some(&i) = table.by_name.get(&l.locator.column) else {
+            self.problem(format!(
+                "LOB column {:?} of {}.{} at SCN {} (transaction {}) is not in the table's columns",
+                l.locator.column, ch.owner, ch.table, ch.scn, c.xid
+            ));
+            return Ok(());
+        };
+        let col = &table.shape.columns[i];
+        let raw = l.value.to_redo_value();
+        let value = match &raw {
+            Json::String(t) => text_to_json(col, table.kinds[i], t).unwrap_or(raw.clone()),
+            _ => raw.clone(),
+        };
+        let target = built.iter_mut().rev().find(|(rid, e)| {
+            *rid == ch.row_id
+                && !ch.row_id.is_empty()
+                && matches!(e.event.op, Op::Create | Op::Update | Op::Read)
+        });
+        if let Some((_, e)) = target {
+            if let Some(after) = e.event.after.as_mut() {
+                after.insert(l.locator.column.clone(), value);
+            }
+            return Ok(());
+        }
+        // A LOB-only change: an update of the row the locator names.
+        let before = match image(&table, l.locator.row.clone(), ch, &c.xid) {
+            Ok(b) => b,
+            Err(e) => {
+                self.problem(e);
+                return Ok(());
+            }
+        };
+        let mut after = before.clone();
+        after.insert(l.locator.column.clone(), value);
+        for e in self.build(
+            &table,
+            c,
+            ch.scn,
+            commit,
+            Op::Update,
+            Some(before),
+            Some(after),
+            index,
+            now,
+        ) {
+            built.push((ch.row_id.clone(), e));
+        }
         Ok(())
     }
 

@@ -507,6 +507,11 @@ mod tests {
         );
         assert_eq!(r["table"], "OBJ# 74858");
         assert_eq!(r["after"]["COL 1"], "41");
+        let r = j(
+            r#"insert into "S"."T"("YM","DS") values (TO_YMINTERVAL('+02-03'),TO_DSINTERVAL('-01 02:03:04.500000'));"#,
+        );
+        assert_eq!(r["after"], json!({"YM": "P2Y3M", "DS": "-P1DT2H3M4.5S"}));
+        assert!(parse(r#"insert into "S"."T"("YM") values (TO_YMINTERVAL('x'));"#).is_err());
     }
 
     #[test]
