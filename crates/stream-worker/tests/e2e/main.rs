@@ -1,6 +1,7 @@
 //! End-to-end tests of stream-worker: the real binary, a real Kafka broker (started by
 //! `rtdp_testkit`), real files, independent readers.
 
+mod alerts;
 mod common;
 mod config_cli;
 mod dead_letters;
