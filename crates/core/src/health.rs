@@ -47,6 +47,9 @@ pub const PROCESS_THREADS: &str = "process_threads";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
 /// CPU time used by the process, user + system, seconds (from `/proc/self/stat`).
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+/// CPUs the process may use (cgroup quota or CPU count), what the `load` alert divides by;
+/// Prometheus divides `rate(process_cpu_seconds_total[5m])` by it the same way.
+pub const PROCESS_CPUS_AVAILABLE: &str = "process_cpus_available";
 /// 1 when the service is ready, else 0 (label `service`).
 pub const RTDP_READY: &str = "rtdp_ready";
 /// 1 when the service is live, else 0 (label `service`).
@@ -285,6 +288,12 @@ impl Health {
                 }
             }
         }
+        add_int(
+            PROCESS_CPUS_AVAILABLE,
+            "CPUs the process may use (cgroup quota or CPU count).",
+            Some(available_cpus() as i64),
+            false,
+        );
         add_int(
             RTDP_READY,
             "1 when every readiness check passes.",
