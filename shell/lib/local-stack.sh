@@ -165,7 +165,9 @@ ls_port() {
         return 0
     fi
     [[ -f "$LS_LOGS/$name.log" ]] || return 1
-    port="$(sed -n 's/.*health and metrics server listening.*addr=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$LS_LOGS/$name.log" | tail -n 1)"
+    # Text logs: `… listening addr=0.0.0.0:PORT`; JSON logs (LOG_FORMAT=json): `"addr":"0.0.0.0:PORT"`.
+    port="$(grep -F 'health and metrics server listening' "$LS_LOGS/$name.log" | tail -n 1 |
+        sed -n 's/.*addr[":= ]*[^ ",]*:\([0-9][0-9]*\).*/\1/p' || true)"
     [[ -n "$port" ]] || return 1
     echo "$port" >"$LS_RUN/$name.port"
     echo "$port"
