@@ -774,3 +774,81 @@ fn alert_metrics_and_rules_are_documented_in_docs_metrics_md() {
         assert!(ALL_METRICS.contains(&n.as_str()), "{n}");
     }
 }
+
+#[test]
+fn the_task_evaluates_updates_status_and_metrics_and_stops_when_disabled() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = AlertsConfig {
+        evaluation_interval_ms: 100,
+        window_ms: 100,
+        keep_firing_for_ms: 0,
+        ..AlertsConfig::default()
+    };
+    let health = crate::health::Health::new("svc");
+    let latency = std::sync::Arc::new(std::sync::Mutex::new(120_000.0));
+    let l = latency.clone();
+    spawn(
+        rt.handle(),
+        &health,
+        &cfg,
+        &[Alert::Latency, Alert::Load],
+        move || Snapshot {
+            latency_ms: Some(*l.lock().unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let firing = |h: &crate::health::Health| {
+        h.render_metrics()
+            .contains("rtdp_alerts_firing{alert=\"latency\"} 1")
+    };
+    until("latency firing in /status", &|| {
+        health.status().details["alerts"][0]["alert"] == "latency"
+    });
+    until("the gauge at 1", &|| firing(&health));
+    let text = health.render_metrics();
+    assert!(
+        text.contains("rtdp_alerts_firing{alert=\"load\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rtdp_alert_notifications_total{result=\"sent\"} 0"),
+        "no webhook, nothing sent: {text}"
+    );
+    *latency.lock().unwrap() = 10.0;
+    until("resolved", &|| {
+        health.alerts().is_empty() && !firing(&health)
+    });
+
+    // Disabled: the series exist, nothing is evaluated.
+    let off = crate::health::Health::new("off");
+    let cfg = AlertsConfig {
+        enabled: false,
+        ..cfg
+    };
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = calls.clone();
+    spawn(rt.handle(), &off, &cfg, &Alert::ALL, move || {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Snapshot::default()
+    })
+    .unwrap();
+    assert!(off
+        .render_metrics()
+        .contains("rtdp_alerts_firing{alert=\"dead_letters\"} 0"));
+    // Nothing samples: the closure is not even kept.
+    assert_eq!(std::sync::Arc::strong_count(&calls), 1);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(off.status().details["alerts"], serde_json::json!([]));
+}
