@@ -255,7 +255,8 @@ BEGIN
   verdict(has_role('EXECUTE_CATALOG_ROLE'), 'role EXECUTE_CATALOG_ROLE', 'GRANT EXECUTE_CATALOG_ROLE TO ' || v_user);
   FOR v IN (SELECT column_value AS view_name
               FROM TABLE(sys.odcivarchar2list('DATABASE', 'LOG', 'LOGFILE', 'ARCHIVED_LOG',
-                                              'LOGMNR_LOGS', 'LOGMNR_CONTENTS', 'THREAD', 'INSTANCE'))) LOOP
+                                              'LOGMNR_LOGS', 'LOGMNR_CONTENTS', 'TRANSACTION',
+                                              'THREAD', 'INSTANCE'))) LOOP
     verdict(can_read('V$' || v.view_name), 'SELECT on V$' || v.view_name,
             'GRANT SELECT ON SYS.V_$' || v.view_name || ' TO ' || v_user);
   END LOOP;
@@ -266,6 +267,28 @@ BEGIN
     verdict(can_read(v.view_name), 'SELECT on ' || v.view_name || ' (public)',
             'GRANT SELECT ON SYS.' || v.view_name || ' TO ' || v_user);
   END LOOP;
+  -- CDB: in the root, V$ views show only the root's rows unless the user's CONTAINER_DATA
+  -- attribute names the PDB; then V$TRANSACTION would hide the PDB's open transactions
+  -- from the snapshot start. V$CONTAINERS is such a view: the PDB's row shows whether the
+  -- attribute covers it.
+  IF v_cdb AND TRIM(q'~&&rtdp_pdb~') IS NOT NULL THEN
+    BEGIN
+      EXECUTE IMMEDIATE 'SELECT COUNT(*) FROM v$containers WHERE name = :1'
+        INTO v_n USING UPPER(TRIM(q'~&&rtdp_pdb~'));
+    EXCEPTION
+      WHEN OTHERS THEN v_n := 0;
+    END;
+    IF v_n > 0 THEN
+      DBMS_OUTPUT.PUT_LINE('ok       CONTAINER_DATA covers ' || UPPER(TRIM(q'~&&rtdp_pdb~')) ||
+                           ' (its transactions are visible in V$TRANSACTION from the root)');
+    ELSE
+      v_missing := v_missing + 1;
+      DBMS_OUTPUT.PUT_LINE('MISSING  CONTAINER_DATA for ' || UPPER(TRIM(q'~&&rtdp_pdb~')) ||
+                           ' (or the PDB is not open, or the name is wrong)');
+      DBMS_OUTPUT.PUT_LINE('         fix: ALTER USER ' || v_user || ' SET CONTAINER_DATA = (CDB$ROOT, ' ||
+                           UPPER(TRIM(q'~&&rtdp_pdb~')) || ') CONTAINER = CURRENT;');
+    END IF;
+  END IF;
   -- An expired password stops the collector (ORA-28001) at its next connection.
   FOR u IN (SELECT account_status, expiry_date FROM user_users) LOOP
     IF u.account_status <> 'OPEN' THEN
@@ -310,10 +333,12 @@ BEGIN
      CONNECT BY REGEXP_SUBSTR(q'~&&rtdp_tables~', '[^,]+', 1, LEVEL) IS NOT NULL
     ), split AS (
       SELECT CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, 1, INSTR(entry, '.') - 1)
-                  ELSE TRIM(q'~&&rtdp_schema~') END AS schema_pat,
+                  ELSE CASE WHEN REGEXP_LIKE(TRIM(q'~&&rtdp_schema~'), '[A-Z]', 'c') THEN TRIM(q'~&&rtdp_schema~')
+                            ELSE UPPER(TRIM(q'~&&rtdp_schema~')) END END AS schema_pat,
              CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, INSTR(entry, '.') + 1)
                   ELSE entry END AS table_pat
-        FROM entries
+        FROM (SELECT CASE WHEN REGEXP_LIKE(entry, '[A-Z]', 'c') THEN entry ELSE UPPER(entry) END AS entry
+               FROM entries)
        WHERE entry IS NOT NULL
     ), patterns AS (
       SELECT REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(schema_pat, '\', '\\'), '_', '\_'), '%', '\%'), '*', '%'), '?', '_') AS s,
@@ -330,8 +355,8 @@ BEGIN
          AND tb.secondary = 'N'
          AND (tb.iot_type IS NULL OR tb.iot_type = 'IOT')
          AND EXISTS (SELECT 1 FROM patterns p
-                      WHERE (tb.owner LIKE p.s ESCAPE '\' OR tb.owner LIKE UPPER(p.s) ESCAPE '\')
-                        AND (tb.table_name LIKE p.t ESCAPE '\' OR tb.table_name LIKE UPPER(p.t) ESCAPE '\'))
+                      WHERE tb.owner LIKE p.s ESCAPE '\'
+                        AND tb.table_name LIKE p.t ESCAPE '\')
     )
     SELECT s.owner, s.table_name, s.num_rows, s.logging,
            (SELECT COUNT(*) FROM dba_log_groups g
@@ -412,7 +437,7 @@ BEGIN
     END IF;
   END LOOP;
   IF v_n = 0 THEN
-    DBMS_OUTPUT.PUT_LINE('MISSING  rtdp_tables selects no table here (names match as written or upper-cased; ' ||
+    DBMS_OUTPUT.PUT_LINE('MISSING  rtdp_tables selects no table here (an entry without capital letters is upper-cased; ' ||
                          'check the schema, the spelling and the PDB)');
   ELSE
     DBMS_OUTPUT.PUT_LINE(v_n || ' table(s) selected, ' || v_missing || ' problem(s) to fix' ||
@@ -464,10 +489,12 @@ WITH entries AS (
  CONNECT BY REGEXP_SUBSTR(q'~&&rtdp_tables~', '[^,]+', 1, LEVEL) IS NOT NULL
 ), split AS (
   SELECT CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, 1, INSTR(entry, '.') - 1)
-              ELSE TRIM(q'~&&rtdp_schema~') END AS schema_pat,
+              ELSE CASE WHEN REGEXP_LIKE(TRIM(q'~&&rtdp_schema~'), '[A-Z]', 'c') THEN TRIM(q'~&&rtdp_schema~')
+                            ELSE UPPER(TRIM(q'~&&rtdp_schema~')) END END AS schema_pat,
          CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, INSTR(entry, '.') + 1)
               ELSE entry END AS table_pat
-    FROM entries
+    FROM (SELECT CASE WHEN REGEXP_LIKE(entry, '[A-Z]', 'c') THEN entry ELSE UPPER(entry) END AS entry
+           FROM entries)
    WHERE entry IS NOT NULL
 ), patterns AS (
   SELECT REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(schema_pat, '\', '\\'), '_', '\_'), '%', '\%'), '*', '%'), '?', '_') AS s,
@@ -484,8 +511,8 @@ WITH entries AS (
      AND tb.secondary = 'N'
      AND (tb.iot_type IS NULL OR tb.iot_type = 'IOT')
      AND EXISTS (SELECT 1 FROM patterns p
-                  WHERE (tb.owner LIKE p.s ESCAPE '\' OR tb.owner LIKE UPPER(p.s) ESCAPE '\')
-                    AND (tb.table_name LIKE p.t ESCAPE '\' OR tb.table_name LIKE UPPER(p.t) ESCAPE '\'))
+                  WHERE tb.owner LIKE p.s ESCAPE '\'
+                    AND tb.table_name LIKE p.t ESCAPE '\')
 )
 SELECT COUNT(*) AS tables, SUM(num_rows) AS rows_estimated,
        ROUND((SELECT SUM(sg.bytes)

@@ -114,6 +114,7 @@ DECLARE
   v_cdb  BOOLEAN;
   v_flag VARCHAR2(3);
   v_n    PLS_INTEGER;
+  v_stmt VARCHAR2(1000);
   v_user VARCHAR2(128) := DBMS_ASSERT.SIMPLE_SQL_NAME(UPPER(TRIM(q'~&&rtdp_user~')));
   -- Run one statement; in a CDB with CONTAINER = ALL (the grant, or the user, then
   -- exists in the root and in every PDB, including PDBs created later).
@@ -163,15 +164,32 @@ BEGIN
   --   V_$ARCHIVED_LOG    the archived logs covering a window (added to LogMiner)
   --   V_$LOGMNR_LOGS     which logs the LogMiner session holds
   --   V_$LOGMNR_CONTENTS the changes
+  --   V_$TRANSACTION     the oldest open transaction when the snapshot starts (streaming
+  --                      begins at its start, so a transaction that straddles the
+  --                      snapshot keeps its first changes)
   --   V_$THREAD          the redo threads (RAC: one per instance; all are mined)
   --   V_$INSTANCE        version and instance, for the log and the checks
   FOR v IN (SELECT column_value AS view_name
               FROM TABLE(sys.odcivarchar2list('V_$DATABASE', 'V_$LOG', 'V_$LOGFILE',
                                               'V_$ARCHIVED_LOG', 'V_$LOGMNR_LOGS',
-                                              'V_$LOGMNR_CONTENTS', 'V_$THREAD',
-                                              'V_$INSTANCE'))) LOOP
+                                              'V_$LOGMNR_CONTENTS', 'V_$TRANSACTION',
+                                              'V_$THREAD', 'V_$INSTANCE'))) LOOP
     run('GRANT SELECT ON SYS.' || v.view_name || ' TO ' || v_user);
   END LOOP;
+  -- CDB: V$ views are "container data objects". Queried in the root, they show by
+  -- default only the root's rows: V$TRANSACTION would not show the PDB's open
+  -- transactions, and the snapshot could start streaming after the first changes of one
+  -- of them. The CONTAINER_DATA attribute (set in the root, for the root only) lets the
+  -- user see the PDB's rows too: the root and the PDB when rtdp_pdb is given, else all.
+  IF v_cdb THEN
+    v_stmt := 'ALTER USER ' || v_user || ' SET CONTAINER_DATA = ' ||
+              CASE WHEN TRIM(q'~&&rtdp_pdb~') IS NOT NULL
+                   THEN '(CDB$ROOT, ' || DBMS_ASSERT.SIMPLE_SQL_NAME(UPPER(TRIM(q'~&&rtdp_pdb~'))) || ')'
+                   ELSE 'ALL' END ||
+              ' CONTAINER = CURRENT';
+    DBMS_OUTPUT.PUT_LINE(v_stmt || ';');
+    EXECUTE IMMEDIATE v_stmt;
+  END IF;
   -- The initial snapshot reads each table AS OF an SCN (flashback query), which needs
   -- SELECT and FLASHBACK on the table. The table and column definitions come from
   -- ALL_TABLES, ALL_TAB_COLUMNS, ALL_CONSTRAINTS and ALL_CONS_COLUMNS, which show a
@@ -216,10 +234,12 @@ BEGIN
        CONNECT BY REGEXP_SUBSTR(q'~&&rtdp_tables~', '[^,]+', 1, LEVEL) IS NOT NULL
       ), split AS (
         SELECT CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, 1, INSTR(entry, '.') - 1)
-                    ELSE TRIM(q'~&&rtdp_schema~') END AS schema_pat,
+                    ELSE CASE WHEN REGEXP_LIKE(TRIM(q'~&&rtdp_schema~'), '[A-Z]', 'c') THEN TRIM(q'~&&rtdp_schema~')
+                            ELSE UPPER(TRIM(q'~&&rtdp_schema~')) END END AS schema_pat,
                CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, INSTR(entry, '.') + 1)
                     ELSE entry END AS table_pat
-          FROM entries
+          FROM (SELECT CASE WHEN REGEXP_LIKE(entry, '[A-Z]', 'c') THEN entry ELSE UPPER(entry) END AS entry
+                 FROM entries)
          WHERE entry IS NOT NULL
       ), patterns AS (
         SELECT REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(schema_pat, '\', '\\'), '_', '\_'), '%', '\%'), '*', '%'), '?', '_') AS s,
@@ -236,8 +256,8 @@ BEGIN
          AND tb.secondary = 'N'
          AND (tb.iot_type IS NULL OR tb.iot_type = 'IOT')
          AND EXISTS (SELECT 1 FROM patterns p
-                      WHERE (tb.owner LIKE p.s ESCAPE '\' OR tb.owner LIKE UPPER(p.s) ESCAPE '\')
-                        AND (tb.table_name LIKE p.t ESCAPE '\' OR tb.table_name LIKE UPPER(p.t) ESCAPE '\'))
+                      WHERE tb.owner LIKE p.s ESCAPE '\'
+                        AND tb.table_name LIKE p.t ESCAPE '\')
        ORDER BY tb.owner, tb.table_name
     ) LOOP
       v_stmt := 'GRANT SELECT, FLASHBACK ON ' || DBMS_ASSERT.ENQUOTE_NAME(t.owner, FALSE) || '.' ||
@@ -249,7 +269,7 @@ BEGIN
     IF v_n = 0 THEN
       RAISE_APPLICATION_ERROR(-20006,
         'rtdp_tables selects no table in schema ' || q'~&&rtdp_schema~' ||
-        ' (names are matched as written or upper-cased; check the spelling and the PDB)');
+        ' (an entry without capital letters is upper-cased, as Oracle folds unquoted names; check the spelling and the PDB)');
     END IF;
     DBMS_OUTPUT.PUT_LINE(v_n || ' table(s) granted');
   END IF;
@@ -272,6 +292,9 @@ SELECT privilege, common FROM dba_sys_privs WHERE grantee = UPPER(TRIM(q'~&&rtdp
 SELECT granted_role, common FROM dba_role_privs WHERE grantee = UPPER(TRIM(q'~&&rtdp_user~')) ORDER BY granted_role;
 SELECT owner, table_name, privilege, common FROM dba_tab_privs
  WHERE grantee = UPPER(TRIM(q'~&&rtdp_user~')) ORDER BY owner, table_name, privilege;
+COLUMN container_name FORMAT A30
+SELECT default_attr, all_containers, container_name FROM dba_container_data
+ WHERE username = UPPER(TRIM(q'~&&rtdp_user~'));
 
 -- The password leaves SQL*Plus' memory; the other answers stay defined for the scripts
 -- that setup-oracle-cdc.sql runs next.

@@ -8,8 +8,8 @@
 -- Support replays the file offline; no database is needed for that.
 --
 -- Who and where: the CDC user (it has every privilege needed), connected like the
--- collector: to CDB$ROOT in a CDB (LogMiner runs only there), to the database in a
--- non-CDB. Needs Oracle 19c or later (JSON_OBJECT ... RETURNING CLOB). It starts and
+-- collector: to CDB$ROOT in a CDB (LogMiner runs only there; the script switches to the
+-- PDB for the table definitions at the end), to the database in a non-CDB. Needs Oracle 19c or later (JSON_OBJECT ... RETURNING CLOB). It starts and
 -- ends its own LogMiner session and changes nothing in the database.
 --
 --   sqlplus -s C##RTDP@//db-host:1521/ORCLCDB @sql/dump-logminer-contents.sql
@@ -23,7 +23,8 @@
 --   rtdp_pdb        CDB: the PDB of the captured tables (rows of other PDBs are left out);
 --                   non-CDB: press Enter
 --   rtdp_schema     the owner of the captured tables (rows of other schemas are left out)
---   rtdp_out        the output file, e.g. /tmp/logminer-dump.jsonl
+--   rtdp_out        the output file, e.g. /tmp/logminer-dump.jsonl; the tables' columns
+--                   and keys go to the same name plus .schema.json (replay's --schema)
 --
 -- The file holds table data (SQL_REDO contains the column values): treat it like the
 -- tables themselves when you send it to support.
@@ -103,11 +104,13 @@ BEGIN
 END;
 /
 
--- 2. The rows, one JSON object per line. The operations the collector reads: 1 insert,
---    2 delete, 3 update, 5 DDL, 6 transaction start, 7 commit, 36 rollback, and the LOB
---    operations 9, 10, 11, 28 and 29 (used only with oracle.lobEnabled; replay skips what
---    it does not use). Start, commit and rollback rows have no owner: all of them are
---    kept. In a CDB only the PDB's rows of the other operations are kept. XID is RAW(8),
+-- 2. The rows, one JSON object per line: the rows the collector reads (its query in
+--    crates/cdc-collector/src/source/oracle/session.rs, contents_query), for the whole
+--    schema rather than the captured tables only. Operations: 1 insert, 2 delete,
+--    3 update, 5 DDL, 6 transaction start, 7 commit, 36 rollback, and the LOB operations
+--    9, 10, 11 and 29 (used by replay only with --lob). Start, commit and rollback rows
+--    have no owner: all of them are kept. In a CDB only the PDB's rows of the other
+--    operations are kept. XID is RAW(8),
 --    written as 16 hex digits; TIMESTAMP as ISO-8601 text without time zone; numbers as
 --    JSON numbers; NULL as null. No ORDER BY on purpose: V$LOGMNR_CONTENTS returns the
 --    rows in redo order, the order the collector reads them in (and the order that joins
@@ -137,12 +140,13 @@ SELECT JSON_OBJECT(
          'rollback'       VALUE c.rollback,
          'csf'            VALUE c.csf,
          'sql_redo'       VALUE c.sql_redo,
-         'thread#'        VALUE c.thread#
+         'thread#'        VALUE c.thread#,
+         'src_con_name'   VALUE c.src_con_name
          NULL ON NULL
          RETURNING CLOB)
   FROM v$logmnr_contents c
  WHERE c.operation_code IN (6, 7, 36)
-    OR (c.operation_code IN (1, 2, 3, 5, 9, 10, 11, 28, 29)
+    OR (c.operation_code IN (1, 2, 3, 5, 9, 10, 11, 29)
         AND c.seg_owner = UPPER(TRIM('&&rtdp_schema'))
         AND (TRIM('&&rtdp_pdb') IS NULL OR c.src_con_name = UPPER(TRIM('&&rtdp_pdb'))));
 SPOOL OFF
@@ -150,4 +154,52 @@ SET TERMOUT ON
 
 -- 3. End the LogMiner session (it would also end with the connection).
 EXECUTE SYS.DBMS_LOGMNR.END_LOGMNR
-PROMPT Written: &&rtdp_out  (one JSON object per line; check it with: cdc-collector oracle replay &&rtdp_out)
+
+-- 4. The tables' columns and keys as replay's --schema file (FILE.schema.json): without
+--    it replay reads every column as text. Read from ALL_TAB_COLUMNS and the primary
+--    keys, in the PDB (CDB) or the database, for the tables of rtdp_schema; the same
+--    shape the collector reads: {"OWNER.TABLE": {"columns": [{"name", "data_type",
+--    "precision", "scale", "nullable"}], "key": ["ID"]}} (no "key" for a table
+--    without a primary key). The session moves into the PDB with the computed ALTER
+--    SESSION clause of the other scripts (a no-op clause in a non-CDB).
+SET TERMOUT ON
+COLUMN into_pdb NEW_VALUE rtdp_into_pdb NOPRINT
+SELECT CASE WHEN cdb = 'YES' AND TRIM('&&rtdp_pdb') IS NOT NULL
+            THEN 'CONTAINER = ' || DBMS_ASSERT.SIMPLE_SQL_NAME(UPPER(TRIM('&&rtdp_pdb')))
+            ELSE 'CURRENT_SCHEMA = ' || DBMS_ASSERT.SIMPLE_SQL_NAME(SYS_CONTEXT('USERENV', 'SESSION_USER'))
+       END AS into_pdb
+  FROM v$database;
+ALTER SESSION SET &&rtdp_into_pdb;
+SET TERMOUT OFF
+SPOOL &&rtdp_out..schema.json
+SELECT JSON_OBJECTAGG(
+         KEY t.table_key
+         VALUE JSON_OBJECT(
+           'columns' VALUE (SELECT JSON_ARRAYAGG(
+                                     JSON_OBJECT('name'      VALUE c.column_name,
+                                                 'data_type' VALUE c.data_type,
+                                                 'precision' VALUE c.data_precision,
+                                                 'scale'     VALUE c.data_scale,
+                                                 'nullable'  VALUE CASE c.nullable WHEN 'N' THEN 'false' ELSE 'true' END FORMAT JSON
+                                                 NULL ON NULL)
+                                     ORDER BY c.column_id RETURNING CLOB)
+                              FROM all_tab_columns c
+                             WHERE c.owner = t.owner AND c.table_name = t.table_name) FORMAT JSON,
+           'key' VALUE (SELECT JSON_ARRAYAGG(cc.column_name ORDER BY cc.position RETURNING CLOB)
+                          FROM all_constraints k
+                          JOIN all_cons_columns cc
+                            ON cc.owner = k.owner AND cc.constraint_name = k.constraint_name
+                         WHERE k.owner = t.owner AND k.table_name = t.table_name
+                           AND k.constraint_type = 'P') FORMAT JSON
+           ABSENT ON NULL RETURNING CLOB)
+         RETURNING CLOB)
+  FROM (SELECT owner, table_name, owner || '.' || table_name AS table_key
+          FROM all_tables
+         WHERE owner = UPPER(TRIM('&&rtdp_schema'))
+           AND temporary = 'N'
+           AND nested = 'NO'
+           AND secondary = 'N') t;
+SPOOL OFF
+SET TERMOUT ON
+PROMPT Written: &&rtdp_out (the rows, one JSON object per line) and &&rtdp_out..schema.json (the tables)
+PROMPT Check them with: cdc-collector oracle replay --schema &&rtdp_out..schema.json &&rtdp_out

@@ -28,7 +28,9 @@
 --   rtdp_tables  the tables, written as DATABASE_TABLES is: comma-separated, each "TABLE"
 --                or "SCHEMA.TABLE", with * (any run of characters) and ? (one character);
 --                a bare * is every table of rtdp_schema, *.* every table of every schema
---                that Oracle does not maintain. Names match as written or upper-cased.
+--                that Oracle does not maintain. As the collector does, an entry without
+--                capital letters is upper-cased (Oracle folds unquoted names) and one
+--                with any is taken as written (a quoted mixed-case name).
 --
 -- Cost: ALL-column logging makes the redo of updates and deletes of those tables larger
 -- (the whole old row is written). Each ALTER TABLE takes a short exclusive lock and waits
@@ -137,10 +139,12 @@ BEGIN
      CONNECT BY REGEXP_SUBSTR(q'~&&rtdp_tables~', '[^,]+', 1, LEVEL) IS NOT NULL
     ), split AS (
       SELECT CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, 1, INSTR(entry, '.') - 1)
-                  ELSE TRIM(q'~&&rtdp_schema~') END AS schema_pat,
+                  ELSE CASE WHEN REGEXP_LIKE(TRIM(q'~&&rtdp_schema~'), '[A-Z]', 'c') THEN TRIM(q'~&&rtdp_schema~')
+                            ELSE UPPER(TRIM(q'~&&rtdp_schema~')) END END AS schema_pat,
              CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, INSTR(entry, '.') + 1)
                   ELSE entry END AS table_pat
-        FROM entries
+        FROM (SELECT CASE WHEN REGEXP_LIKE(entry, '[A-Z]', 'c') THEN entry ELSE UPPER(entry) END AS entry
+               FROM entries)
        WHERE entry IS NOT NULL
     ), patterns AS (
       SELECT REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(schema_pat, '\', '\\'), '_', '\_'), '%', '\%'), '*', '%'), '?', '_') AS s,
@@ -164,8 +168,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM dba_external_tables x
                         WHERE x.owner = tb.owner AND x.table_name = tb.table_name)
        AND EXISTS (SELECT 1 FROM patterns p
-                    WHERE (tb.owner LIKE p.s ESCAPE '\' OR tb.owner LIKE UPPER(p.s) ESCAPE '\')
-                      AND (tb.table_name LIKE p.t ESCAPE '\' OR tb.table_name LIKE UPPER(p.t) ESCAPE '\'))
+                    WHERE tb.owner LIKE p.s ESCAPE '\'
+                      AND tb.table_name LIKE p.t ESCAPE '\')
      ORDER BY tb.owner, tb.table_name
   ) LOOP
     IF t.has_all > 0 THEN
@@ -184,7 +188,7 @@ BEGIN
   IF n_added + n_present = 0 THEN
     RAISE_APPLICATION_ERROR(-20003,
       'rtdp_tables selects no table in schema ' || q'~&&rtdp_schema~' ||
-      ' (names are matched as written or upper-cased; check the spelling and the PDB)');
+      ' (an entry without capital letters is upper-cased, as Oracle folds unquoted names; check the spelling and the PDB)');
   END IF;
 END;
 /
@@ -204,10 +208,12 @@ WITH entries AS (
  CONNECT BY REGEXP_SUBSTR(q'~&&rtdp_tables~', '[^,]+', 1, LEVEL) IS NOT NULL
 ), split AS (
   SELECT CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, 1, INSTR(entry, '.') - 1)
-              ELSE TRIM(q'~&&rtdp_schema~') END AS schema_pat,
+              ELSE CASE WHEN REGEXP_LIKE(TRIM(q'~&&rtdp_schema~'), '[A-Z]', 'c') THEN TRIM(q'~&&rtdp_schema~')
+                            ELSE UPPER(TRIM(q'~&&rtdp_schema~')) END END AS schema_pat,
          CASE WHEN INSTR(entry, '.') > 0 THEN SUBSTR(entry, INSTR(entry, '.') + 1)
               ELSE entry END AS table_pat
-    FROM entries
+    FROM (SELECT CASE WHEN REGEXP_LIKE(entry, '[A-Z]', 'c') THEN entry ELSE UPPER(entry) END AS entry
+           FROM entries)
    WHERE entry IS NOT NULL
 ), patterns AS (
   SELECT REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(schema_pat, '\', '\\'), '_', '\_'), '%', '\%'), '*', '%'), '?', '_') AS s,
@@ -224,8 +230,8 @@ WITH entries AS (
      AND tb.secondary = 'N'
      AND (tb.iot_type IS NULL OR tb.iot_type = 'IOT')
      AND EXISTS (SELECT 1 FROM patterns p
-                  WHERE (tb.owner LIKE p.s ESCAPE '\' OR tb.owner LIKE UPPER(p.s) ESCAPE '\')
-                    AND (tb.table_name LIKE p.t ESCAPE '\' OR tb.table_name LIKE UPPER(p.t) ESCAPE '\'))
+                  WHERE tb.owner LIKE p.s ESCAPE '\'
+                    AND tb.table_name LIKE p.t ESCAPE '\')
 )
 SELECT owner, table_name, 'name longer than 30 bytes: LogMiner does not capture it' AS problem
   FROM selected WHERE LENGTHB(table_name) > 30
