@@ -151,8 +151,9 @@ BEGIN
   run('GRANT LOGMINING TO ' || v_user);
   run('GRANT EXECUTE ON SYS.DBMS_LOGMNR TO ' || v_user);
   run('GRANT SELECT ANY TRANSACTION TO ' || v_user);
-  -- The dictionary: DBA_LOG_GROUPS (which tables have ALL-column logging), the V$ views
-  -- and the DBA_ views the start-up checks read. EXECUTE_CATALOG_ROLE is what Oracle's
+  -- The dictionary: the DBA_ and further V$ views that sql/check-cdc-prereqs.sql and
+  -- sql/dump-logminer-contents.sql read as this user (the collector itself reads the
+  -- ALL_ views and the V$ views granted below). EXECUTE_CATALOG_ROLE is what Oracle's
   -- DBMS_LOGMNR documentation lists for using the package.
   run('GRANT SELECT_CATALOG_ROLE TO ' || v_user);
   run('GRANT EXECUTE_CATALOG_ROLE TO ' || v_user);
