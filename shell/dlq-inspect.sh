@@ -74,6 +74,7 @@ case "$MODE" in
         # shellcheck source=shell/lib/compose.sh
         . "$ROOT/shell/lib/compose.sh"
         compose_init
+    compose_require_engine
         id="$(compose_ids "$WORKER_SERVICE" | head -n 1)"
         [[ -n "$id" ]] || die "no running $WORKER_SERVICE container to read $CONTAINER_OUTPUT/_dlq through"
         WORK="$(mktemp -d "${TMPDIR:-/tmp}/rtdp-dlq.XXXXXX")"

@@ -132,6 +132,7 @@ else
     # shellcheck source=shell/lib/compose.sh
     . "$ROOT/shell/lib/compose.sh"
     compose_init
+    compose_require_engine
     DB_USER="${RTDP_SOURCE_DB_USER:-postgres}"
     DB_NAME="$(dotenv_get DATABASE_NAME)"
     DB_NAME="${DB_NAME:-rtdp_demo}"

@@ -81,6 +81,7 @@ fi
 # shellcheck source=shell/lib/compose.sh
 . "$ROOT/shell/lib/compose.sh"
 compose_init
+compose_require_engine
 id="$(compose_ids "$COLLECTOR_SERVICE" | head -n 1)"
 before="-"
 if [[ -n "$id" ]]; then

@@ -51,6 +51,7 @@ if [[ "$MODE" == compose ]]; then
     # shellcheck source=shell/lib/compose.sh
     . "$ROOT/shell/lib/compose.sh"
     compose_init
+    compose_require_engine
     say "${COMPOSE_CMD[*]} up -d --no-recreate --scale $WORKER_SERVICE=$WANT $WORKER_SERVICE"
     compose up -d --no-recreate --scale "$WORKER_SERVICE=$WANT" "$WORKER_SERVICE"
     deadline=$((SECONDS + TIMEOUT))

@@ -51,6 +51,7 @@ if [[ "$MODE" == compose ]]; then
     # shellcheck source=shell/lib/compose.sh
     . "$ROOT/shell/lib/compose.sh"
     compose_init
+    compose_require_engine
     args=()
     if ((${#PROFILES[@]})); then
         for p in "${PROFILES[@]}"; do args+=(--profile "$p"); done

@@ -49,10 +49,21 @@ compose_all_profile_args() {
     done
 }
 
+# Dies with a hint when the compose command cannot talk to the Docker engine.
+compose_require_engine() {
+    local err
+    if ! err="$(compose ps -q 2>&1 >/dev/null)"; then
+        # The last line says why (docker-compose v1 prints a whole Python traceback).
+        err="$(printf '%s\n' "$err" | grep . | tail -n 1)"
+        die "'${COMPOSE_CMD[*]} ps' failed: is the Docker engine running? (or use --local for the no-Docker stack)${err:+
+    $err}"
+    fi
+}
+
 # Ids of the running containers of service $1, ordered by container name.
 compose_ids() {
     local id
-    compose ps -q "$1" 2>/dev/null | while read -r id; do
+    { compose ps -q "$1" 2>/dev/null || true; } | while read -r id; do
         [[ -n "$id" ]] || continue
         [[ "$(docker inspect -f '{{.State.Running}}' "$id" 2>/dev/null)" == true ]] || continue
         printf '%s %s\n' "$(docker inspect -f '{{.Name}}' "$id")" "$id"
