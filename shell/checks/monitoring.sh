@@ -161,6 +161,8 @@ required = {
     "open files": "rtdp_open_files",
     "dead letters": "rtdp_dlq_records_count_total",
     "alerts (Prometheus)": "ALERTS",
+    "alerts (built into the services)": "rtdp_alerts_firing",
+    "backpressure": "rtdp_backpressure_level",
 }
 for what, needle in required.items():
     if needle not in everything:

@@ -33,10 +33,9 @@ const MAY_BE_ABSENT: &[(&str, &str)] = &[];
 /// come from.
 const NOT_FROM_RTDP: &[(&str, &str)] = &[
     ("up", "Prometheus' own scrape health series, one per target"),
-    ("ALERTS", "Prometheus' own series of pending and firing alerts"),
     (
-        "container_cpu_usage_seconds_total",
-        "cAdvisor (container CPU; rtdp has no CPU metric of its own), used by RtdpStreamWorkerCpuHigh",
+        "ALERTS",
+        "Prometheus' own series of pending and firing alerts",
     ),
 ];
 
