@@ -108,7 +108,7 @@ END;
 --    crates/cdc-collector/src/source/oracle/session.rs, contents_query), for the whole
 --    schema rather than the captured tables only. Operations: 1 insert, 2 delete,
 --    3 update, 5 DDL, 6 transaction start, 7 commit, 36 rollback, and the LOB operations
---    9, 10, 11 and 29 (used by replay only with --lob). Start, commit and rollback rows
+--    9, 10, 11, 28 and 29 (used by replay only with --lob). Start, commit and rollback rows
 --    have no owner: all of them are kept. In a CDB only the PDB's rows of the other
 --    operations are kept. XID is RAW(8),
 --    written as 16 hex digits; TIMESTAMP as ISO-8601 text without time zone; numbers as
@@ -146,7 +146,7 @@ SELECT JSON_OBJECT(
          RETURNING CLOB)
   FROM v$logmnr_contents c
  WHERE c.operation_code IN (6, 7, 36)
-    OR (c.operation_code IN (1, 2, 3, 5, 9, 10, 11, 29)
+    OR (c.operation_code IN (1, 2, 3, 5, 9, 10, 11, 28, 29)
         AND c.seg_owner = UPPER(TRIM('&&rtdp_schema'))
         AND (TRIM('&&rtdp_pdb') IS NULL OR c.src_con_name = UPPER(TRIM('&&rtdp_pdb'))));
 SPOOL OFF

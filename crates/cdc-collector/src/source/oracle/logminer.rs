@@ -50,7 +50,9 @@ pub mod op {
     pub const SELECT_LOB_LOCATOR: u32 = 9;
     pub const LOB_WRITE: u32 = 10;
     pub const LOB_TRIM: u32 = 11;
-    pub const LOB_ERASE: u32 = 29;
+    /// Oracle's documentation says 28; LogMiner builds seen by other connectors write 29.
+    pub const LOB_ERASE: u32 = 28;
+    pub const LOB_ERASE_ALT: u32 = 29;
     pub const ROLLBACK: u32 = 36;
 }
 
@@ -461,7 +463,11 @@ impl Miner {
                 }
             }
             op::INSERT | op::DELETE | op::UPDATE => self.dml(row, None)?,
-            op::SELECT_LOB_LOCATOR | op::LOB_WRITE | op::LOB_TRIM | op::LOB_ERASE
+            op::SELECT_LOB_LOCATOR
+            | op::LOB_WRITE
+            | op::LOB_TRIM
+            | op::LOB_ERASE
+            | op::LOB_ERASE_ALT
                 if self.settings.lob_enabled =>
             {
                 self.dml(row, Some(code))?

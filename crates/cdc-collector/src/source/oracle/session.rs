@@ -269,7 +269,7 @@ pub fn contents_query(tables: &[TableName], pdb: Option<&str>, lob: bool) -> Str
             .join(" OR ")
     };
     let ops = if lob {
-        "1, 2, 3, 5, 9, 10, 11, 29"
+        "1, 2, 3, 5, 9, 10, 11, 28, 29"
     } else {
         "1, 2, 3, 5"
     };
@@ -348,6 +348,12 @@ pub fn classify(e: &oracle::Error, what: &str) -> SourceError {
         Some(1017 | 1045 | 28000 | 28001 | 65011) => {
             SourceError::fatal(format!("{what}: {}", redact(&text)))
         }
+        // PL/SQL: DBMS_LOGMNR not visible (PLS-00201 inside ORA-06550)
+        Some(6550) => SourceError::fatal(format!(
+            "{what}: {} (EXECUTE ON DBMS_LOGMNR is missing: GRANT EXECUTE ON DBMS_LOGMNR TO <user>; \
+             sql/create-logminer-user.sql)",
+            redact(&text)
+        )),
         // table or view does not exist / insufficient privileges
         Some(942 | 1031) => SourceError::fatal(format!(
             "{what}: {} (a grant is missing: sql/create-logminer-user.sql)",
@@ -494,7 +500,7 @@ impl OracleSource {
             .query
             .query_as::<(String, String)>(
                 "SELECT OWNER, TABLE_NAME FROM ALL_TABLES WHERE NESTED = 'NO' AND SECONDARY = 'N' \
-                 AND TEMPORARY = 'N' AND (IOT_TYPE IS NULL OR IOT_TYPE = 'IOT')",
+                 AND TEMPORARY = 'N' AND IOT_TYPE IS NULL",
                 &[],
             )
             .map_err(|e| classify(&e, "listing tables (ALL_TABLES)"))?;
@@ -539,7 +545,10 @@ impl OracleSource {
             {
                 match e.db_error().map(|d| d.code()) {
                     Some(942 | 1031) => f.missing_grants.push(grant.to_string()),
-                    _ => return Err(classify(&e, &format!("reading {view}"))),
+                    // ORA-01306 (V$LOGMNR_CONTENTS outside a LogMiner session) and the
+                    // like: the view is there and may be read.
+                    Some(_) => {}
+                    None => return Err(classify(&e, &format!("reading {view}"))),
                 }
             }
         }
@@ -550,7 +559,13 @@ impl OracleSource {
                     "SELECT LOG_MODE, SUPPLEMENTAL_LOG_DATA_MIN, SUPPLEMENTAL_LOG_DATA_ALL, CDB FROM V$DATABASE",
                     &[],
                 )
-                .map_err(|e| classify(&e, "reading V$DATABASE"))?;
+                .map_err(|e| match e.db_error().map(|d| d.code()) {
+                    Some(904) => SourceError::fatal(
+                        "V$DATABASE has no CDB column: Oracle 12c or later is required (LogMiner's \
+                         LOGMINING privilege and the online catalog as used here)",
+                    ),
+                    _ => classify(&e, "reading V$DATABASE"),
+                })?;
             f.log_mode = log_mode;
             f.supplemental_min = min;
             f.supplemental_all = all;
@@ -1065,9 +1080,11 @@ impl ChangeSource for OracleSource {
                 // Where streaming will begin: the current SCN, mining from the oldest open
                 // transaction so a transaction straddling it keeps its first rows.
                 let scn = self.current_scn()?;
+                // In the PDB's session: from the CDB root a common user sees only the
+                // root's transactions in V$TRANSACTION.
                 let oldest: Option<u64> = self
                     .conns()?
-                    .mine
+                    .query
                     .query_row_as::<Option<u64>>("SELECT MIN(START_SCN) FROM V$TRANSACTION", &[])
                     .map_err(|e| classify(&e, "reading V$TRANSACTION"))?;
                 let stream = Checkpoint {
@@ -1299,7 +1316,7 @@ mod tests {
         assert!(q.contains("TABLE_NAME IN ('ORDERS', 'IT''S')"));
         assert!(q.contains("SCN > :1 AND SCN <= :2"));
         let q = contents_query(&[tn("S", "T")], None, true);
-        assert!(q.contains("1, 2, 3, 5, 9, 10, 11, 29") && !q.contains("SRC_CON_NAME ="));
+        assert!(q.contains("1, 2, 3, 5, 9, 10, 11, 28, 29") && !q.contains("SRC_CON_NAME ="));
         let many: Vec<TableName> = (0..1500).map(|i| tn("S", &format!("T{i}"))).collect();
         assert_eq!(
             contents_query(&many, None, false)
