@@ -198,6 +198,10 @@ fn parse_redo() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn owned(v: Vec<&str>) -> Vec<String> {
+    v.into_iter().map(str::to_owned).collect()
+}
+
 fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
     let db = &cfg.database;
     PgSettings {
@@ -211,12 +215,8 @@ fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
             db.name.clone()
         },
         default_schema: db.schema.trim().to_owned(),
-        include: db.table_list().iter().map(|s| s.to_string()).collect(),
-        exclude: db
-            .exclude_table_list()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        include: owned(db.table_list()),
+        exclude: owned(db.exclude_table_list()),
         slot: cfg.collector.effective_slot_name(),
         collector: cfg.collector.name.clone(),
         snapshot: cfg.collector.snapshot_mode == SnapshotMode::Initial,
@@ -252,12 +252,8 @@ fn oracle_settings(cfg: &PipelineConfig) -> OracleSettings {
         password: db.password.clone(),
         pdb: Some(db.pdb.trim().to_owned()).filter(|p| !p.is_empty()),
         default_schema: db.schema.trim().to_owned(),
-        include: db.table_list().iter().map(|s| s.to_string()).collect(),
-        exclude: db
-            .exclude_table_list()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        include: owned(db.table_list()),
+        exclude: owned(db.exclude_table_list()),
         collector: cfg.collector.name.clone(),
         snapshot: cfg.collector.snapshot_mode == SnapshotMode::Initial,
         chunk_rows: cfg.collector.snapshot_chunk_rows,

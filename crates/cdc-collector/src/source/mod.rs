@@ -16,6 +16,24 @@ pub mod tables;
 use rtdp_core::model::ChangeEvent;
 use rtdp_core::status::SnapshotProgress;
 
+/// Hex text (either case) to bytes; `None` when it is not an even run of hex digits.
+/// PostgreSQL's bytea output and Oracle's RAW / HEXTORAW text both come as hex.
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let b = hex.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    b.chunks(2)
+        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+        .collect()
+}
+
 /// One event ready to publish.
 #[derive(Debug, Clone)]
 pub struct OutEvent {

@@ -151,7 +151,8 @@ impl LobValue {
                 splice(v, offset.saturating_sub(1), data.chars().collect(), ' ')
             }
             (LobValue::Bytes(v), LobOp::Write { offset, data }) => {
-                let bytes = hex(data).ok_or("LOB write: the BLOB buffer is not hex")?;
+                let bytes = crate::source::decode_hex(data)
+                    .ok_or("LOB write: the BLOB buffer is not hex")?;
                 splice(v, offset.saturating_sub(1), bytes, 0)
             }
             (LobValue::Text(v), LobOp::Trim { len }) => v.truncate(*len),
@@ -181,17 +182,6 @@ fn splice<T: Clone>(v: &mut Vec<T>, at: usize, data: Vec<T>, fill: T) {
     }
     let end = (at + data.len()).min(v.len());
     v.splice(at..end, data);
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..b.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -317,6 +317,17 @@ struct Change {
     lob: Option<u32>,
 }
 
+/// The events of the transaction being emitted, with the ROWID of their change (LOB
+/// writes land on the latest event of their row).
+struct TxOut {
+    /// The commit position as text (part of the event ids).
+    commit: String,
+    now: i64,
+    /// Next index in the transaction.
+    index: u64,
+    built: Vec<(String, OutEvent)>,
+}
+
 /// A LOB value being written (after its locator row).
 struct OpenLob {
     locator: lob::Locator,
@@ -582,25 +593,17 @@ impl Miner {
     fn emit(&mut self, c: Committed, catalog: &mut dyn Catalog) -> Result<(), String> {
         self.stats.transactions += 1;
         self.transactions_in_ready += 1;
-        let commit = format!("{}:{}", c.commit_scn, c.xid);
-        let mut index = 0u64;
-        let now = now_ms();
-        // Events of the transaction with the ROWID of their change (LOB writes land on
-        // the latest event of their row).
-        let mut built: Vec<(String, OutEvent)> = Vec::new();
+        let mut out = TxOut {
+            commit: format!("{}:{}", c.commit_scn, c.xid),
+            now: now_ms(),
+            index: 0,
+            built: Vec::new(),
+        };
         let mut lob: Option<OpenLob> = None;
         for ch in &c.changes {
             match ch.lob {
                 Some(op::SELECT_LOB_LOCATOR) => {
-                    self.finish_lob(
-                        lob.take(),
-                        &c,
-                        &commit,
-                        &mut built,
-                        &mut index,
-                        now,
-                        catalog,
-                    )?;
+                    self.finish_lob(lob.take(), &c, &mut out, catalog)?;
                     match lob::parse_locator(&ch.sql) {
                         Ok(l) => {
                             lob = Some(OpenLob {
@@ -629,15 +632,7 @@ impl Miner {
                     }
                     continue;
                 }
-                None => self.finish_lob(
-                    lob.take(),
-                    &c,
-                    &commit,
-                    &mut built,
-                    &mut index,
-                    now,
-                    catalog,
-                )?,
+                None => self.finish_lob(lob.take(), &c, &mut out, catalog)?,
             }
             let Some(table) = catalog.table(&ch.owner, &ch.table)? else {
                 continue;
@@ -687,22 +682,11 @@ impl Miner {
                 "u" => Op::Update,
                 _ => Op::Delete,
             };
-            for e in self.build(
-                &table, &c, ch.scn, &commit, op, before, after, &mut index, now,
-            ) {
-                built.push((ch.row_id.clone(), e));
-            }
+            self.build(&table, &c, ch, op, (before, after), &mut out);
         }
-        self.finish_lob(
-            lob.take(),
-            &c,
-            &commit,
-            &mut built,
-            &mut index,
-            now,
-            catalog,
-        )?;
-        for (_, e) in built {
+        self.finish_lob(lob.take(), &c, &mut out, catalog)?;
+        let index = out.index;
+        for (_, e) in out.built {
             let i = e.event.source.index.unwrap_or(0);
             match &self.resume {
                 Some(r) if r.covers(c.commit_scn, &c.xid, i) => {
@@ -726,25 +710,22 @@ impl Miner {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Builds the events of one change into `out` (tagged with the change's ROWID).
     fn build(
         &self,
         table: &OraTable,
         c: &Committed,
-        scn: u64,
-        commit: &str,
+        ch: &Change,
         op: Op,
-        before: Option<Row>,
-        after: Option<Row>,
-        index: &mut u64,
-        now: i64,
-    ) -> Vec<OutEvent> {
+        (before, after): (Option<Row>, Option<Row>),
+        out: &mut TxOut,
+    ) {
         let source = Source {
             connector: "oracle".into(),
             name: self.settings.collector.clone(),
             db: self.settings.db.clone(),
             ts_ms: c.ts_ms,
-            scn: Some(scn.to_string()),
+            scn: Some(ch.scn.to_string()),
             commit_scn: Some(c.commit_scn.to_string()),
             tx_id: Some(c.xid.clone()),
             ..Default::default()
@@ -752,22 +733,28 @@ impl Miner {
         let origin = Origin {
             collector: &self.settings.collector,
             source: &source,
-            commit,
+            commit: &out.commit,
         };
-        event::build(&table.shape, &origin, op, before, after, index, now)
+        for e in event::build(
+            &table.shape,
+            &origin,
+            op,
+            before,
+            after,
+            &mut out.index,
+            out.now,
+        ) {
+            out.built.push((ch.row_id.clone(), e));
+        }
     }
 
     /// Puts a finished LOB value into the latest insert/update of its row in the
     /// transaction, or (a LOB-only update) into an update of its own.
-    #[allow(clippy::too_many_arguments)]
     fn finish_lob(
         &mut self,
         lob: Option<OpenLob>,
         c: &Committed,
-        commit: &str,
-        built: &mut Vec<(String, OutEvent)>,
-        index: &mut u64,
-        now: i64,
+        out: &mut TxOut,
         catalog: &mut dyn Catalog,
     ) -> Result<(), String> {
         let Some(l) = lob else { return Ok(()) };
@@ -788,7 +775,7 @@ impl Miner {
             Json::String(t) => text_to_json(col, table.kinds[i], t).unwrap_or(raw.clone()),
             _ => raw.clone(),
         };
-        let target = built.iter_mut().rev().find(|(rid, e)| {
+        let target = out.built.iter_mut().rev().find(|(rid, e)| {
             *rid == ch.row_id
                 && !ch.row_id.is_empty()
                 && matches!(e.event.op, Op::Create | Op::Update | Op::Read)
@@ -809,19 +796,7 @@ impl Miner {
         };
         let mut after = before.clone();
         after.insert(l.locator.column.clone(), value);
-        for e in self.build(
-            &table,
-            c,
-            ch.scn,
-            commit,
-            Op::Update,
-            Some(before),
-            Some(after),
-            index,
-            now,
-        ) {
-            built.push((ch.row_id.clone(), e));
-        }
+        self.build(&table, c, ch, Op::Update, (Some(before), Some(after)), out);
         Ok(())
     }
 

@@ -25,6 +25,7 @@
 //! A value that does not fit its column's type is kept as its text by the caller (the
 //! worker then dead-letters the event with its bytes) and reported without the value.
 
+use crate::source::decode_hex;
 use rtdp_core::types::{Column, ColumnType, Value, MAX_DECIMAL_PRECISION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -170,7 +171,7 @@ pub fn text_to_json(col: &Column, kind: OraKind, text: &str) -> Result<Json, Unf
             Value::from_str_for(col, &n).map_err(|_| Unfit("does not fit the precision/scale"))?
         }
         (ColumnType::Float32 | ColumnType::Float64, _) => Value::Float(float(text)?),
-        (ColumnType::Binary, _) => Value::Binary(decode_hex(text).ok_or(Unfit("not hex"))?),
+        (ColumnType::Binary, _) => Value::Binary(decode_hex(text.trim()).ok_or(Unfit("not hex"))?),
         (ColumnType::Timestamp, _) => {
             let t = cut_fraction(&date_t(text.trim()));
             Value::from_str_for(col, &t).map_err(|_| Unfit("not a timestamp"))?
@@ -380,22 +381,6 @@ pub fn interval_iso(text: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    let b = hex.trim().as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    b.chunks(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
-        .collect()
 }
 
 /// The select-list expression the snapshot uses for a column, so that its text is what

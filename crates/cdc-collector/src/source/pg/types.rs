@@ -19,6 +19,7 @@
 //! timestamp, a BC date) is kept as its text: the event still carries it, and the worker
 //! sends that record to its dead letters rather than writing a wrong value.
 
+use crate::source::decode_hex;
 use base64::Engine;
 use rtdp_core::types::{Column, ColumnType, Value};
 use serde_json::Value as Json;
@@ -165,22 +166,6 @@ fn normalize_offset(text: &str) -> String {
         }
     }
     text.to_owned()
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    let b = hex.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    b.chunks(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
-        .collect()
 }
 
 /// Base64 of bytes (the envelope's binary encoding), for tests and verify.
