@@ -19,7 +19,7 @@
 //! position.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
 use rdkafka::{ClientContext, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,30 @@ pub enum PublishError {
     /// Configuration that Kafka refuses (authorization, a topic that cannot exist).
     #[error("{0}")]
     Fatal(String),
+}
+
+/// Waits (up to 30 s, in 1 s steps that look at `stop`) until a broker answers a
+/// metadata request.
+fn wait_for_broker(cfg: &ClientConfig, stop: &AtomicBool) -> Result<(), PublishError> {
+    let probe: BaseProducer = cfg
+        .create()
+        .map_err(|e| PublishError::Fatal(format!("creating the Kafka client: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match probe.client().fetch_metadata(None, Duration::from_secs(1)) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(PublishError::Transient(
+                        "stopped while waiting for Kafka".into(),
+                    ));
+                }
+                if Instant::now() >= deadline {
+                    return Err(kerr("reaching Kafka", &e));
+                }
+            }
+        }
+    }
 }
 
 /// The record in the offsets topic / position file.
@@ -142,12 +168,15 @@ fn kerr(what: &str, e: &KafkaError) -> PublishError {
 
 impl Publisher {
     /// Connects, creates missing topics and (transactional mode) initialises
-    /// transactions, which fences any earlier producer with the same name.
-    pub fn connect(s: PublishSettings) -> Result<Publisher, PublishError> {
+    /// transactions, which fences any earlier producer with the same name. Waits for a
+    /// broker in short steps, giving up early (a transient error) when `stop` is set, so
+    /// SIGTERM is not held up by an unreachable Kafka.
+    pub fn connect(s: PublishSettings, stop: &AtomicBool) -> Result<Publisher, PublishError> {
         let mut cfg = ClientConfig::new();
         for (k, v) in &s.client_properties {
             cfg.set(k, v);
         }
+        wait_for_broker(&cfg, stop)?;
         if s.create_topics {
             ensure_topics(&cfg, &s)?;
         }
@@ -311,6 +340,19 @@ impl Publisher {
                 });
             if let Err(e) = r {
                 let _ = self.producer.abort_transaction(Duration::from_secs(10));
+                // A fenced producer can surface as a delivery or "fatal error" first; the
+                // producer's fatal error says what it really was. Retrying it would
+                // fence the newer collector in turn.
+                if let Some((code, _)) = self.producer.client().fatal_error() {
+                    if matches!(
+                        code,
+                        RDKafkaErrorCode::Fenced
+                            | RDKafkaErrorCode::ProducerFenced
+                            | RDKafkaErrorCode::InvalidProducerEpoch
+                    ) {
+                        return Err(PublishError::Fenced(self.s.collector.clone()));
+                    }
+                }
                 return Err(fenced(e));
             }
             // With a position file, the file follows the commit: a crash in between

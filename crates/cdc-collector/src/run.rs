@@ -89,6 +89,8 @@ impl<S: ChangeSource> Runner<S> {
             let started = Instant::now();
             let err = match self.session() {
                 Ok(()) => return Ok(()),
+                // Stopping: whatever failed on the way out is not worth a retry.
+                Err(_) if self.stop.load(Ordering::SeqCst) => return Ok(()),
                 Err(e) => e,
             };
             self.health.set_ready("database", false);
@@ -143,7 +145,8 @@ impl<S: ChangeSource> Runner<S> {
     }
 
     fn session(&mut self) -> Result<(), SessionError> {
-        let publisher = Publisher::connect(self.publish.clone()).map_err(SessionError::Kafka)?;
+        let publisher =
+            Publisher::connect(self.publish.clone(), &self.stop).map_err(SessionError::Kafka)?;
         let stored = publisher.load_position().map_err(SessionError::Kafka)?;
         self.health.set_ready("kafka", true);
         if let Some(p) = &stored {

@@ -124,7 +124,13 @@ fn a_second_collector_with_the_same_name_fences_the_first() {
     let status = first
         .child
         .wait_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|| panic!("the first collector still runs:\n{}", first.log_tail(30)));
+        .unwrap_or_else(|| {
+            panic!(
+                "the first collector still runs:\n{}\n--- the second:\n{}",
+                first.log_tail(30),
+                c.collector().log_tail(30)
+            )
+        });
     assert_eq!(status.code(), Some(3), "{}", first.log_tail(30));
     assert!(
         first.log_tail(50).contains("fenced"),

@@ -136,3 +136,50 @@ fn oracle_parse_redo_reads_stdin_line_by_line_and_goes_on_after_a_bad_one() {
     assert_eq!(lines[2]["op"], "u");
     assert_eq!(lines[2]["after"], serde_json::json!({"ID": "1", "V": null}));
 }
+
+/// Kafka unreachable at start: SIGTERM stops the collector promptly and cleanly (it used
+/// to sit in the Kafka client's 30 s calls until the hard shutdown deadline, exit 1).
+#[test]
+fn sigterm_while_kafka_is_unreachable_stops_promptly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("collector.log");
+    let dead = rtdp_testkit::free_port();
+    let env: Vec<(String, String)> = [
+        ("DATABASE_HOST", "127.0.0.1"),
+        ("DATABASE_USERNAME", "nobody"),
+        ("DATABASE_PASSWORD", "pw"),
+        ("DATABASE_NAME", "nowhere"),
+        ("KAFKA_BOOTSTRAP_SERVERS", &format!("127.0.0.1:{dead}")),
+        ("SHUTDOWN_TIMEOUT", "30000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (mut p, port) = rtdp_testkit::spawn_service(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cdc-collector")),
+        &["run"],
+        &env,
+        &log,
+    );
+    rtdp_testkit::wait_until(Duration::from_secs(30), "health server", || {
+        rtdp_testkit::http_get(port, "/health/live").is_some()
+    });
+    // Let it get into the Kafka connection.
+    rtdp_testkit::wait_until(Duration::from_secs(30), "the collector to start", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("cdc-collector starting"))
+    });
+    p.sigterm();
+    // Well under SHUTDOWN_TIMEOUT: the bug made it 35 s.
+    let st = p.wait_timeout(Duration::from_secs(10)).unwrap_or_else(|| {
+        panic!(
+            "still running 10 s after SIGTERM:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
