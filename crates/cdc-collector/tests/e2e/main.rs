@@ -6,3 +6,4 @@ mod chaos;
 mod common;
 mod config;
 mod monitoring;
+mod oracle;
