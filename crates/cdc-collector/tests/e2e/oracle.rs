@@ -63,6 +63,9 @@ fn replay_fixture(name: &str, collector: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// A table as pyarrow read it: column types by name, and its rows.
+type TableRead = (BTreeMap<String, String>, Vec<BTreeMap<String, Value>>);
+
 fn data_files(root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(root) else {
         return;
@@ -131,8 +134,7 @@ fn oracle_events_land_typed_in_parquet() {
     files.sort();
     let docs = read_with_pyarrow(&files);
     // Columns and rows per table, as pyarrow reads them.
-    let mut by_table: BTreeMap<String, (BTreeMap<String, String>, Vec<BTreeMap<String, Value>>)> =
-        BTreeMap::new();
+    let mut by_table: BTreeMap<String, TableRead> = BTreeMap::new();
     for (f, d) in files.iter().zip(&docs) {
         let table = f
             .strip_prefix(c.out())
