@@ -7,9 +7,11 @@
 //! - [`logminer`]: the pure heart of the source — LogMiner rows joined across `CSF`,
 //!   buffered per transaction, emitted at commit in commit order, positions and resume
 //!   (also behind the operators' `replay` tool);
-//! - [`session`]: the live source over the `oracle` crate: start-up checks, the
-//!   snapshot `AS OF SCN`, LogMiner windows and log files.
+//! - [`session`]: the source itself — start-up checks, the snapshot `AS OF SCN`,
+//!   LogMiner windows and log files — over an [`session::OracleDb`];
+//! - [`live`]: that database over the `oracle` crate.
 
+pub mod live;
 pub mod lob;
 pub mod logminer;
 pub mod redo;

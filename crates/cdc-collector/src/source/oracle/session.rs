@@ -34,7 +34,7 @@ use rtdp_core::status::SnapshotProgress;
 use serde::{Deserialize, Serialize};
 
 use super::logminer::{Catalog, Checkpoint, LmRow, Miner, MinerSettings, OraTable};
-use super::types::{quote_ident, snapshot_expr, strip_year_sign, text_to_json, OraColumn};
+use super::types::{quote_ident, strip_year_sign, text_to_json, OraColumn};
 use crate::event::TableShape;
 use crate::source::tables::{self, TableName};
 use crate::source::{Batch, ChangeSource, OutEvent, Positions, SourceError};
@@ -393,17 +393,60 @@ pub struct OracleCheckpoint {
     pub snapshot: Option<SnapshotState>,
 }
 
-struct Conns {
-    /// LogMiner (CDB root for a multitenant database).
-    mine: oracle::Connection,
-    /// Dictionary and snapshot reads (in the PDB).
-    query: oracle::Connection,
+/// One snapshot row: its ROWID and the text of each selected column (BLOB as hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRow {
+    pub rowid: String,
+    pub values: Vec<Option<String>>,
 }
 
-/// The live source.
+/// What the source needs from an Oracle database; [`super::live::LiveDb`] runs it as
+/// SQL. Everything that decides what to read stays in [`OracleSource`], so it is tested
+/// against a simulated database (tests below).
+pub trait OracleDb: Send {
+    fn current_scn(&mut self) -> Result<u64, SourceError>;
+    /// The start SCN of the oldest open transaction (in the captured PDB).
+    fn oldest_open_transaction(&mut self) -> Result<Option<u64>, SourceError>;
+    /// Seconds to add to the database's local clock (V$LOGMNR_CONTENTS.TIMESTAMP) for UTC.
+    fn tz_offset_secs(&mut self) -> Result<i64, SourceError>;
+    /// Tables the user can see, without Oracle's own schemas and IOTs.
+    fn visible_tables(&mut self) -> Result<Vec<TableName>, SourceError>;
+    fn facts(&mut self, tables: &[TableName], snapshot: bool) -> Result<Facts, SourceError>;
+    fn columns(&mut self, owner: &str, table: &str) -> Result<Vec<OraColumn>, SourceError>;
+    fn key_columns(&mut self, owner: &str, table: &str) -> Result<Vec<String>, SourceError>;
+    /// Online and archived logs that may reach past `from`.
+    fn log_files(&mut self, from: u64) -> Result<Vec<LogFile>, SourceError>;
+    /// Ends the LogMiner session and adds these files.
+    fn load_logs(&mut self, names: &[String]) -> Result<(), SourceError>;
+    /// Starts LogMiner on `(from, to]` and reads `query`'s rows.
+    fn mine(
+        &mut self,
+        query: &str,
+        from: u64,
+        to: u64,
+        fetch: u32,
+    ) -> Result<Vec<LmRow>, SourceError>;
+    /// Up to `limit` rows of `t` `AS OF SCN scn` after `after_rowid`, in ROWID order.
+    fn snapshot_rows(
+        &mut self,
+        t: &TableName,
+        cols: &[OraColumn],
+        scn: u64,
+        after_rowid: Option<&str>,
+        limit: u64,
+        fetch: u32,
+    ) -> Result<Vec<SnapshotRow>, SourceError>;
+    fn estimate_rows(&mut self, tables: &[TableName]) -> Result<u64, SourceError>;
+}
+
+/// Opens a database session pair for the settings.
+pub type Connect = Box<dyn Fn(&OracleSettings) -> Result<Box<dyn OracleDb>, SourceError> + Send>;
+
+/// The Oracle source.
 pub struct OracleSource {
     s: OracleSettings,
-    conns: Option<Conns>,
+    connect: Connect,
+    db: Option<Box<dyn OracleDb>>,
     tables: Vec<TableName>,
     cache: HashMap<(String, String), Arc<OraTable>>,
     miner: Option<Miner>,
@@ -417,15 +460,21 @@ pub struct OracleSource {
     query_sql: String,
     current: Option<OracleCheckpoint>,
     confirmed: Option<OracleCheckpoint>,
-    tz_offset_secs: i64,
 }
 
 impl OracleSource {
+    /// The source over a real database ([`super::live::LiveDb`]).
     pub fn new(s: OracleSettings) -> Self {
+        Self::with_connect(s, Box::new(super::live::LiveDb::connect))
+    }
+
+    /// The source over whatever `connect` opens (tests: a simulated database).
+    pub fn with_connect(s: OracleSettings, connect: Connect) -> Self {
         let window = s.window_scns;
         Self {
             s,
-            conns: None,
+            connect,
+            db: None,
             tables: Vec::new(),
             cache: HashMap::new(),
             miner: None,
@@ -438,80 +487,18 @@ impl OracleSource {
             query_sql: String::new(),
             current: None,
             confirmed: None,
-            tz_offset_secs: 0,
         }
     }
 
-    fn connect(&self) -> Result<Conns, SourceError> {
-        let open = || -> Result<oracle::Connection, SourceError> {
-            let c = oracle::Connector::new(
-                self.s.user.as_str(),
-                self.s.password.expose(),
-                self.s.connect_string(),
-            )
-            .connect()
-            .map_err(|e| {
-                classify(
-                    &e,
-                    &format!("connecting to Oracle at {}", self.s.connect_string()),
-                )
-            })?;
-            for sql in [
-                "ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'",
-                "ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9'",
-                "ALTER SESSION SET NLS_TIMESTAMP_TZ_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'",
-                "ALTER SESSION SET NLS_NUMERIC_CHARACTERS = '.,'",
-                "ALTER SESSION SET TIME_ZONE = '00:00'",
-            ] {
-                c.execute(sql, &[])
-                    .map_err(|e| classify(&e, "setting the session's formats"))?;
-            }
-            Ok(c)
-        };
-        let mine = open()?;
-        let query = open()?;
-        if let Some(pdb) = &self.s.pdb {
-            query
-                .execute(
-                    &format!("ALTER SESSION SET CONTAINER = {}", quote_ident(pdb)),
-                    &[],
-                )
-                .map_err(|e| classify(&e, &format!("switching to PDB {pdb} (database.pdb)")))?;
+    fn db(&mut self) -> Result<&mut dyn OracleDb, SourceError> {
+        match self.db.as_mut() {
+            Some(d) => Ok(d.as_mut()),
+            None => Err(SourceError::transient("not connected to Oracle")),
         }
-        Ok(Conns { mine, query })
-    }
-
-    fn conns(&self) -> Result<&Conns, SourceError> {
-        self.conns
-            .as_ref()
-            .ok_or_else(|| SourceError::transient("not connected to Oracle"))
-    }
-
-    fn current_scn(&self) -> Result<u64, SourceError> {
-        let c = self.conns()?;
-        c.mine
-            .query_row_as::<u64>("SELECT CURRENT_SCN FROM V$DATABASE", &[])
-            .map_err(|e| classify(&e, "reading the current SCN"))
     }
 
     fn discover(&mut self) -> Result<(), SourceError> {
-        let c = self.conns()?;
-        let rows = c
-            .query
-            .query_as::<(String, String)>(
-                "SELECT OWNER, TABLE_NAME FROM ALL_TABLES WHERE NESTED = 'NO' AND SECONDARY = 'N' \
-                 AND TEMPORARY = 'N' AND IOT_TYPE IS NULL",
-                &[],
-            )
-            .map_err(|e| classify(&e, "listing tables (ALL_TABLES)"))?;
-        let mut available = Vec::new();
-        for r in rows {
-            let (schema, table) = r.map_err(|e| classify(&e, "listing tables"))?;
-            if SYSTEM_SCHEMAS.contains(&schema.as_str()) {
-                continue;
-            }
-            available.push(TableName { schema, table });
-        }
+        let available = self.db()?.visible_tables()?;
         let default_schema = if self.s.default_schema.is_empty() {
             self.s.user.to_ascii_uppercase()
         } else {
@@ -535,163 +522,17 @@ impl OracleSource {
         Ok(())
     }
 
-    fn facts(&self) -> Result<Facts, SourceError> {
-        let c = self.conns()?;
-        let mut f = Facts::default();
-        for (view, grant) in REQUIRED_OBJECTS {
-            if let Err(e) = c
-                .mine
-                .query_row_as::<u64>(&format!("SELECT COUNT(*) FROM {view} WHERE 1 = 0"), &[])
-            {
-                match e.db_error().map(|d| d.code()) {
-                    Some(942 | 1031) => f.missing_grants.push(grant.to_string()),
-                    // ORA-01306 (V$LOGMNR_CONTENTS outside a LogMiner session) and the
-                    // like: the view is there and may be read.
-                    Some(_) => {}
-                    None => return Err(classify(&e, &format!("reading {view}"))),
-                }
-            }
-        }
-        if !f.missing_grants.iter().any(|g| g.contains("V_$DATABASE")) {
-            let (log_mode, min, all, cdb) = c
-                .mine
-                .query_row_as::<(String, String, String, String)>(
-                    "SELECT LOG_MODE, SUPPLEMENTAL_LOG_DATA_MIN, SUPPLEMENTAL_LOG_DATA_ALL, CDB FROM V$DATABASE",
-                    &[],
-                )
-                .map_err(|e| match e.db_error().map(|d| d.code()) {
-                    Some(904) => SourceError::fatal(
-                        "V$DATABASE has no CDB column: Oracle 12c or later is required (LogMiner's \
-                         LOGMINING privilege and the online catalog as used here)",
-                    ),
-                    _ => classify(&e, "reading V$DATABASE"),
-                })?;
-            f.log_mode = log_mode;
-            f.supplemental_min = min;
-            f.supplemental_all = all;
-            f.cdb = cdb == "YES";
-        }
-        let privs: Vec<String> = c
-            .mine
-            .query_as::<String>("SELECT PRIVILEGE FROM SESSION_PRIVS", &[])
-            .map_err(|e| classify(&e, "reading SESSION_PRIVS"))?
-            .filter_map(Result::ok)
-            .collect();
-        for p in REQUIRED_PRIVILEGES {
-            if !privs.iter().any(|x| x == p) {
-                f.missing_grants.push(p.to_string());
-            }
-        }
-        if !privs.iter().any(|p| p == "FLASHBACK ANY TABLE") && self.s.snapshot {
-            // A per-table FLASHBACK grant also works: probe each table.
-            for t in &self.tables {
-                let sql = format!(
-                    "SELECT COUNT(*) FROM {}.{} AS OF SCN (SELECT CURRENT_SCN FROM V$DATABASE) WHERE 1 = 0",
-                    quote_ident(&t.schema),
-                    quote_ident(&t.table)
-                );
-                if let Err(e) = c.query.query_row_as::<u64>(&sql, &[]) {
-                    if matches!(e.db_error().map(|d| d.code()), Some(942 | 1031 | 1466)) {
-                        f.missing_grants.push(format!(
-                            "SELECT, FLASHBACK ON {}.{}",
-                            quote_ident(&t.schema),
-                            quote_ident(&t.table)
-                        ));
-                    }
-                }
-            }
-        }
-        let groups: Vec<(String, String)> = c
-            .query
-            .query_as::<(String, String)>(
-                "SELECT OWNER, TABLE_NAME FROM ALL_LOG_GROUPS WHERE LOG_GROUP_TYPE = 'ALL COLUMN LOGGING'",
-                &[],
-            )
-            .map_err(|e| classify(&e, "reading ALL_LOG_GROUPS"))?
-            .filter_map(Result::ok)
-            .collect();
-        f.tables_without_all = self
-            .tables
-            .iter()
-            .filter(|t| !groups.iter().any(|(o, n)| *o == t.schema && *n == t.table))
-            .cloned()
-            .collect();
-        Ok(f)
-    }
-
+    /// Makes sure LogMiner holds the logs covering `(from, to]`; a position older than
+    /// every log is a fatal error saying how to recover.
     fn load_logs(&mut self, from: u64, to: u64) -> Result<(), SourceError> {
-        let c = self.conns()?;
-        let mut files = Vec::new();
-        let online = c
-            .mine
-            .query_as::<(String, u32, u64, u64, Option<u64>, String)>(
-                "SELECT f.MEMBER, l.THREAD#, l.SEQUENCE#, l.FIRST_CHANGE#, l.NEXT_CHANGE#, l.STATUS \
-                 FROM V$LOG l JOIN V$LOGFILE f ON f.GROUP# = l.GROUP# \
-                 WHERE f.STATUS IS NULL OR f.STATUS NOT IN ('INVALID', 'STALE')",
-                &[],
-            )
-            .map_err(|e| classify(&e, "reading V$LOG / V$LOGFILE"))?;
-        let mut seen_groups = std::collections::HashSet::new();
-        for r in online {
-            let (name, thread, sequence, first, next, status) =
-                r.map_err(|e| classify(&e, "reading V$LOG"))?;
-            if status == "UNUSED" || !seen_groups.insert((thread, sequence)) {
-                continue; // one member per group is enough
-            }
-            files.push(LogFile {
-                name,
-                thread,
-                sequence,
-                first_scn: first,
-                next_scn: next
-                    .filter(|n| *n < u64::MAX / 2 && status != "CURRENT")
-                    .unwrap_or(u64::MAX),
-                online: true,
-            });
-        }
-        let archived = c
-            .mine
-            .query_as::<(String, u32, u64, u64, u64)>(
-                "SELECT NAME, THREAD#, SEQUENCE#, FIRST_CHANGE#, NEXT_CHANGE# FROM V$ARCHIVED_LOG \
-                 WHERE NAME IS NOT NULL AND STATUS = 'A' AND DELETED = 'NO' AND STANDBY_DEST = 'NO' \
-                 AND NEXT_CHANGE# > :1",
-                &[&from],
-            )
-            .map_err(|e| classify(&e, "reading V$ARCHIVED_LOG"))?;
-        for r in archived {
-            let (name, thread, sequence, first, next) =
-                r.map_err(|e| classify(&e, "reading V$ARCHIVED_LOG"))?;
-            files.push(LogFile {
-                name,
-                thread,
-                sequence,
-                first_scn: first,
-                next_scn: next,
-                online: false,
-            });
-        }
+        let files = self.db()?.log_files(from)?;
         let chosen = select_logs(&files, from, to)
             .map_err(|g| SourceError::fatal(gap_message(&g, &self.s.collector)))?;
         let names: Vec<String> = chosen.iter().map(|f| f.name.clone()).collect();
         if names == self.logs_loaded {
             return Ok(());
         }
-        let _ = c.mine.execute("BEGIN DBMS_LOGMNR.END_LOGMNR; END;", &[]);
-        for (i, n) in names.iter().enumerate() {
-            let opt = if i == 0 {
-                "DBMS_LOGMNR.NEW"
-            } else {
-                "DBMS_LOGMNR.ADDFILE"
-            };
-            c.mine
-                .execute(
-                    &format!(
-                        "BEGIN DBMS_LOGMNR.ADD_LOGFILE(LOGFILENAME => :1, OPTIONS => {opt}); END;"
-                    ),
-                    &[n],
-                )
-                .map_err(|e| classify(&e, "adding a log file to LogMiner"))?;
-        }
+        self.db()?.load_logs(&names)?;
         tracing::info!(
             files = names.len(),
             from_scn = from + 1,
@@ -719,34 +560,15 @@ impl OracleSource {
             });
         };
         let table = self.table(&t.schema, &t.table)?;
-        let cols: Vec<OraColumn> = self.ora_columns(&t.schema, &t.table)?;
-        let cols: Vec<&OraColumn> = cols
-            .iter()
+        let all_cols = self.db()?.columns(&t.schema, &t.table)?;
+        let cols: Vec<OraColumn> = all_cols
+            .into_iter()
             .filter(|c| table.shape.columns.iter().any(|x| x.name == c.name))
             .collect();
-        let select: Vec<String> = cols.iter().map(|c| snapshot_expr(c)).collect();
-        let sql =
-            format!(
-            "SELECT ROWIDTOCHAR(ROWID), {} FROM {}.{} AS OF SCN :1 WHERE ROWID > CHARTOROWID(:2) \
-             ORDER BY ROWID FETCH FIRST {chunk} ROWS ONLY",
-            if select.is_empty() { "NULL".to_owned() } else { select.join(", ") },
-            quote_ident(&t.schema),
-            quote_ident(&t.table)
-        );
-        let last = st
-            .last_rowid
-            .clone()
-            .unwrap_or_else(|| "AAAAAAAAAAAAAAAAAA".to_owned());
-        let c = self.conns()?;
-        let mut stmt = c
-            .query
-            .statement(&sql)
-            .fetch_array_size(self.s.fetch_size)
-            .build()
-            .map_err(|e| classify(&e, &format!("reading {t} AS OF SCN {}", st.scn)))?;
-        let rows = stmt
-            .query(&[&st.scn, &last])
-            .map_err(|e| classify(&e, &format!("reading {t} AS OF SCN {}", st.scn)))?;
+        let fetch = self.s.fetch_size;
+        let rows =
+            self.db()?
+                .snapshot_rows(&t, &cols, st.scn, st.last_rowid.as_deref(), chunk, fetch)?;
         let source = Source {
             connector: "oracle".into(),
             name: self.s.collector.clone(),
@@ -758,44 +580,17 @@ impl OracleSource {
             tx_id: Some(String::new()),
             ..Default::default()
         };
-        let mut events = Vec::new();
-        let mut n = 0u64;
-        for r in rows {
-            let r = r.map_err(|e| classify(&e, &format!("reading {t}")))?;
-            let rowid: String = r.get(0).map_err(|e| classify(&e, "reading ROWID"))?;
-            let mut image = rtdp_core::model::Row::new();
-            for (i, c) in cols.iter().enumerate() {
-                let idx = table
-                    .shape
-                    .columns
-                    .iter()
-                    .position(|x| x.name == c.name)
-                    .unwrap_or(0);
-                let col = &table.shape.columns[idx];
-                let v: Option<String> = if c.data_type == "BLOB" {
-                    r.get::<_, Option<Vec<u8>>>(i + 1)
-                        .map(|b| b.map(|b| b.iter().map(|x| format!("{x:02x}")).collect()))
-                } else {
-                    r.get::<_, Option<String>>(i + 1)
-                }
-                .map_err(|e| classify(&e, &format!("reading column {} of {t}", c.name)))?;
-                let j = match v {
-                    None => serde_json::Value::Null,
-                    Some(text) => {
-                        let text = strip_year_sign(&text);
-                        let kind = super::types::column_for(c, false).1;
-                        text_to_json(col, kind, &text).unwrap_or(serde_json::Value::String(text))
-                    }
-                };
-                image.insert(c.name.clone(), j);
-            }
+        let n = rows.len() as u64;
+        let mut events = Vec::with_capacity(rows.len());
+        for (i, r) in rows.into_iter().enumerate() {
+            let index = st.rows + i as u64;
+            let image = snapshot_image(&table, &cols, &r.values);
             let mut src = source.clone();
             src.schema = Some(t.schema.clone());
             src.table = t.table.clone();
-            src.index = Some(st.rows + n);
-            let key = table.shape.kafka_key(Some(&image));
+            src.index = Some(index);
             events.push(OutEvent {
-                key,
+                key: table.shape.kafka_key(Some(&image)),
                 event: ChangeEvent {
                     op: Op::Read,
                     before: None,
@@ -803,15 +598,14 @@ impl OracleSource {
                     event_id: rtdp_core::ids::event_id(
                         &self.s.collector,
                         &format!("snapshot:{}", st.scn),
-                        st.rows + n,
+                        index,
                     ),
                     source: src,
                     ts_ms: now_ms(),
                     columns: table.shape.columns.as_ref().clone(),
                 },
             });
-            st.last_rowid = Some(rowid);
-            n += 1;
+            st.last_rowid = Some(r.rowid);
         }
         st.rows += n;
         if n < chunk {
@@ -819,16 +613,10 @@ impl OracleSource {
             st.last_rowid = None;
         }
         self.snap = Some(st.clone());
-        let mut cp = self.current.clone().unwrap_or_else(|| OracleCheckpoint {
-            stream: Checkpoint {
-                restart_scn: st.scn + 1,
-                commit_scn: st.scn,
-                tx_id: String::new(),
-                index: 0,
-                mined_scn: st.scn,
-            },
-            snapshot: None,
-        });
+        let mut cp = self
+            .current
+            .clone()
+            .ok_or_else(|| SourceError::transient("source not started"))?;
         cp.snapshot = Some(st);
         self.current = Some(cp.clone());
         Ok(Batch {
@@ -840,110 +628,20 @@ impl OracleSource {
         })
     }
 
-    fn ora_columns(&self, owner: &str, table: &str) -> Result<Vec<OraColumn>, SourceError> {
-        let c = self.conns()?;
-        let rows = c
-            .query
-            .query_as::<(String, String, Option<i64>, Option<i64>, String)>(
-                "SELECT COLUMN_NAME, DATA_TYPE, DATA_PRECISION, DATA_SCALE, NULLABLE FROM ALL_TAB_COLUMNS \
-                 WHERE OWNER = :1 AND TABLE_NAME = :2 AND HIDDEN_COLUMN = 'NO' ORDER BY COLUMN_ID",
-                &[&owner, &table],
-            )
-            .map_err(|e| classify(&e, &format!("reading the columns of {owner}.{table}")))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (name, data_type, precision, scale, nullable) =
-                r.map_err(|e| classify(&e, "reading ALL_TAB_COLUMNS"))?;
-            out.push(OraColumn {
-                name,
-                data_type,
-                precision,
-                scale,
-                nullable: nullable == "Y",
-            });
-        }
-        Ok(out)
-    }
-
-    fn key_columns(&self, owner: &str, table: &str) -> Result<Vec<String>, SourceError> {
-        let c = self.conns()?;
-        let rows = c
-            .query
-            .query_as::<String>(
-                "SELECT cc.COLUMN_NAME FROM ALL_CONSTRAINTS c JOIN ALL_CONS_COLUMNS cc \
-                 ON cc.OWNER = c.OWNER AND cc.CONSTRAINT_NAME = c.CONSTRAINT_NAME \
-                 WHERE c.CONSTRAINT_TYPE = 'P' AND c.OWNER = :1 AND c.TABLE_NAME = :2 ORDER BY cc.POSITION",
-                &[&owner, &table],
-            )
-            .map_err(|e| classify(&e, &format!("reading the primary key of {owner}.{table}")))?;
-        Ok(rows.filter_map(Result::ok).collect())
-    }
-
     fn table(&mut self, owner: &str, table: &str) -> Result<Arc<OraTable>, SourceError> {
         let k = (owner.to_owned(), table.to_owned());
         if let Some(t) = self.cache.get(&k) {
             return Ok(t.clone());
         }
-        let cols = self.ora_columns(owner, table)?;
-        let key = self.key_columns(owner, table)?;
+        let cols = self.db()?.columns(owner, table)?;
+        let key = self.db()?.key_columns(owner, table)?;
         let t = Arc::new(OraTable::new(owner, table, &cols, &key, self.s.lob_enabled));
         self.cache.insert(k, t.clone());
         Ok(t)
     }
 
-    /// Starts LogMiner on `(from, to]` and reads the rows of the captured tables.
-    fn read_window(&self, from: u64, to: u64) -> Result<Vec<LmRow>, SourceError> {
-        let c = self.conns()?;
-        c.mine
-            .execute(
-                "BEGIN DBMS_LOGMNR.START_LOGMNR(STARTSCN => :1, ENDSCN => :2, OPTIONS => \
-                 DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG); END;",
-                &[&(from + 1), &to],
-            )
-            .map_err(|e| {
-                classify(
-                    &e,
-                    &format!("starting LogMiner for SCNs {}..={to}", from + 1),
-                )
-            })?;
-        let mut stmt = c
-            .mine
-            .statement(&self.query_sql)
-            .fetch_array_size(self.s.fetch_size)
-            .build()
-            .map_err(|e| classify(&e, "preparing the V$LOGMNR_CONTENTS query"))?;
-        let rows = stmt
-            .query(&[&from, &to])
-            .map_err(|e| classify(&e, "reading V$LOGMNR_CONTENTS"))?;
-        let mut lm_rows = Vec::new();
-        for r in rows {
-            let r = r.map_err(|e| classify(&e, "reading V$LOGMNR_CONTENTS"))?;
-            let g = |e: oracle::Error| classify(&e, "reading a V$LOGMNR_CONTENTS row");
-            lm_rows.push(LmRow {
-                scn: r.get(0).map_err(g)?,
-                start_scn: r.get(1).map_err(g)?,
-                commit_scn: r.get(2).map_err(g)?,
-                timestamp: r.get(3).map_err(g)?,
-                xid: r
-                    .get::<_, Option<String>>(4)
-                    .map_err(g)?
-                    .unwrap_or_default(),
-                operation_code: r.get(5).map_err(g)?,
-                seg_owner: r.get(6).map_err(g)?,
-                table_name: r.get(7).map_err(g)?,
-                row_id: r.get(8).map_err(g)?,
-                rollback: r.get(9).map_err(g)?,
-                csf: r.get(10).map_err(g)?,
-                sql_redo: r.get(11).map_err(g)?,
-                thread: r.get(12).map_err(g)?,
-                src_con_name: r.get(13).map_err(g)?,
-            });
-        }
-        Ok(lm_rows)
-    }
-
     fn stream_window(&mut self) -> Result<Batch, SourceError> {
-        let current = self.current_scn()?;
+        let current = self.db()?.current_scn()?;
         if current <= self.mined {
             return Ok(Batch::default());
         }
@@ -951,7 +649,8 @@ impl OracleSource {
         let from = self.mined;
         self.load_logs(from, to)?;
         let started = Instant::now();
-        let lm_rows = self.read_window(from, to)?;
+        let (query, fetch) = (self.query_sql.clone(), self.s.fetch_size);
+        let lm_rows = self.db()?.mine(&query, from, to, fetch)?;
         let mut miner = self
             .miner
             .take()
@@ -1002,7 +701,31 @@ impl OracleSource {
     }
 }
 
-/// The dictionary through the source's query session.
+/// A snapshot row's image, typed like the table; a value that does not fit stays text.
+fn snapshot_image(
+    table: &OraTable,
+    cols: &[OraColumn],
+    values: &[Option<String>],
+) -> rtdp_core::model::Row {
+    let mut image = rtdp_core::model::Row::new();
+    for (c, v) in cols.iter().zip(values) {
+        let Some(col) = table.shape.columns.iter().find(|x| x.name == c.name) else {
+            continue;
+        };
+        let j = match v {
+            None => serde_json::Value::Null,
+            Some(text) => {
+                let text = strip_year_sign(text);
+                let kind = super::types::column_for(c, false).1;
+                text_to_json(col, kind, &text).unwrap_or(serde_json::Value::String(text))
+            }
+        };
+        image.insert(c.name.clone(), j);
+    }
+    image
+}
+
+/// The dictionary through the source's database.
 struct LiveCatalog<'a> {
     src: &'a mut OracleSource,
 }
@@ -1038,13 +761,14 @@ impl ChangeSource for OracleSource {
     }
 
     fn start(&mut self, stored: Option<&serde_json::Value>) -> Result<(), SourceError> {
-        self.conns = None;
+        self.db = None;
         self.miner = None;
         self.logs_loaded.clear();
         self.cache.clear();
-        self.conns = Some(self.connect()?);
+        self.db = Some((self.connect)(&self.s)?);
         self.discover()?;
-        let facts = self.facts()?;
+        let (tables, snapshot) = (self.tables.clone(), self.s.snapshot);
+        let facts = self.db()?.facts(&tables, snapshot)?;
         let problems = prereq_problems(
             &facts,
             &self.s.user.to_ascii_uppercase(),
@@ -1057,14 +781,7 @@ impl ChangeSource for OracleSource {
                 problems.join(" | ")
             )));
         }
-        self.tz_offset_secs = self
-            .conns()?
-            .mine
-            .query_row_as::<i64>(
-                "SELECT ROUND((CAST(SYSTIMESTAMP AS DATE) - CAST(SYS_EXTRACT_UTC(SYSTIMESTAMP) AS DATE)) * 86400) FROM DUAL",
-                &[],
-            )
-            .map_err(|e| classify(&e, "reading the database's time zone"))?;
+        let tz_offset_secs = self.db()?.tz_offset_secs()?;
         let stored: Option<OracleCheckpoint> = match stored {
             None => None,
             Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
@@ -1079,14 +796,8 @@ impl ChangeSource for OracleSource {
             None => {
                 // Where streaming will begin: the current SCN, mining from the oldest open
                 // transaction so a transaction straddling it keeps its first rows.
-                let scn = self.current_scn()?;
-                // In the PDB's session: from the CDB root a common user sees only the
-                // root's transactions in V$TRANSACTION.
-                let oldest: Option<u64> = self
-                    .conns()?
-                    .query
-                    .query_row_as::<Option<u64>>("SELECT MIN(START_SCN) FROM V$TRANSACTION", &[])
-                    .map_err(|e| classify(&e, "reading V$TRANSACTION"))?;
+                let scn = self.db()?.current_scn()?;
+                let oldest = self.db()?.oldest_open_transaction()?;
                 let stream = Checkpoint {
                     restart_scn: oldest.map_or(scn + 1, |o| o.min(scn + 1)),
                     commit_scn: scn,
@@ -1111,24 +822,25 @@ impl ChangeSource for OracleSource {
             }
         };
         self.mined = cp.stream.restart_scn.saturating_sub(1);
+        self.window = self.s.window_scns;
         self.miner = Some(Miner::new(
             MinerSettings {
                 collector: self.s.collector.clone(),
                 db: Some(self.s.pdb.clone().unwrap_or_else(|| self.s.service.clone())),
                 max_buffered: self.s.max_buffered,
                 lob_enabled: self.s.lob_enabled,
-                tz_offset_secs: self.tz_offset_secs,
+                tz_offset_secs,
             },
             Some(cp.stream.clone()),
         ));
         self.snap = cp.snapshot.clone();
         if self.snap.is_some() && self.snap_started.is_none() {
             self.snap_started = Some(Instant::now());
-            self.rows_estimated = self.estimate_rows().ok();
+            self.rows_estimated = self.db()?.estimate_rows(&tables).ok();
         }
         // Fail now, not later, when the position is older than the logs.
         if self.snap.is_none() {
-            let to = self.current_scn()?.max(self.mined + 1);
+            let to = self.db()?.current_scn()?.max(self.mined + 1);
             self.load_logs(self.mined, to.min(self.mined + self.window))?;
         }
         self.current = Some(cp.clone());
@@ -1178,22 +890,6 @@ impl ChangeSource for OracleSource {
 }
 
 impl OracleSource {
-    fn estimate_rows(&self) -> Result<u64, SourceError> {
-        let c = self.conns()?;
-        let mut total = 0;
-        for t in &self.tables {
-            let n: Option<u64> = c
-                .query
-                .query_row_as::<Option<u64>>(
-                    "SELECT NUM_ROWS FROM ALL_TABLES WHERE OWNER = :1 AND TABLE_NAME = :2",
-                    &[&t.schema, &t.table],
-                )
-                .map_err(|e| classify(&e, "reading table statistics"))?;
-            total += n.unwrap_or(0);
-        }
-        Ok(total)
-    }
-
     /// The shape of a captured table (for tests and verify).
     pub fn shape(&mut self, owner: &str, table: &str) -> Result<TableShape, SourceError> {
         Ok(self.table(owner, table)?.shape.clone())
@@ -1331,5 +1027,366 @@ mod tests {
         assert_eq!(fold_entry("shop.orders"), "SHOP.ORDERS");
         assert_eq!(fold_entry("shop.*"), "SHOP.*");
         assert_eq!(fold_entry("SHOP.MixedCase"), "SHOP.MixedCase");
+    }
+    // ---- the source over a simulated database ---------------------------------------
+
+    use crate::source::Batch;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Sim {
+        current_scn: u64,
+        oldest_open: Option<u64>,
+        /// The redo, in SCN order.
+        redo: Vec<LmRow>,
+        /// SHOP.ORDERS as of any SCN: (ROWID, ID, NOTE).
+        rows: Vec<(String, i64, String)>,
+        logs: Vec<LogFile>,
+        loads: usize,
+        facts: Facts,
+    }
+
+    struct SimDb(Arc<Mutex<Sim>>);
+
+    impl OracleDb for SimDb {
+        fn current_scn(&mut self) -> Result<u64, SourceError> {
+            Ok(self.0.lock().unwrap().current_scn)
+        }
+        fn oldest_open_transaction(&mut self) -> Result<Option<u64>, SourceError> {
+            Ok(self.0.lock().unwrap().oldest_open)
+        }
+        fn tz_offset_secs(&mut self) -> Result<i64, SourceError> {
+            Ok(0)
+        }
+        fn visible_tables(&mut self) -> Result<Vec<TableName>, SourceError> {
+            Ok(vec![tn("SHOP", "ORDERS"), tn("SHOP", "OTHER")])
+        }
+        fn facts(&mut self, _: &[TableName], _: bool) -> Result<Facts, SourceError> {
+            Ok(self.0.lock().unwrap().facts.clone())
+        }
+        fn columns(&mut self, _: &str, _: &str) -> Result<Vec<OraColumn>, SourceError> {
+            Ok(vec![
+                OraColumn {
+                    name: "ID".into(),
+                    data_type: "NUMBER".into(),
+                    precision: Some(10),
+                    scale: Some(0),
+                    nullable: false,
+                },
+                OraColumn {
+                    name: "NOTE".into(),
+                    data_type: "VARCHAR2".into(),
+                    precision: None,
+                    scale: None,
+                    nullable: true,
+                },
+            ])
+        }
+        fn key_columns(&mut self, _: &str, _: &str) -> Result<Vec<String>, SourceError> {
+            Ok(vec!["ID".into()])
+        }
+        fn log_files(&mut self, _: u64) -> Result<Vec<LogFile>, SourceError> {
+            Ok(self.0.lock().unwrap().logs.clone())
+        }
+        fn load_logs(&mut self, _: &[String]) -> Result<(), SourceError> {
+            self.0.lock().unwrap().loads += 1;
+            Ok(())
+        }
+        fn mine(&mut self, _: &str, from: u64, to: u64, _: u32) -> Result<Vec<LmRow>, SourceError> {
+            let s = self.0.lock().unwrap();
+            Ok(s.redo
+                .iter()
+                .filter(|r| r.scn > from && r.scn <= to)
+                .cloned()
+                .collect())
+        }
+        fn snapshot_rows(
+            &mut self,
+            _: &TableName,
+            cols: &[OraColumn],
+            _: u64,
+            after: Option<&str>,
+            limit: u64,
+            _: u32,
+        ) -> Result<Vec<SnapshotRow>, SourceError> {
+            assert_eq!(cols.len(), 2);
+            let s = self.0.lock().unwrap();
+            Ok(s.rows
+                .iter()
+                .filter(|(rid, _, _)| after.is_none_or(|a| rid.as_str() > a))
+                .take(limit as usize)
+                .map(|(rid, id, note)| SnapshotRow {
+                    rowid: rid.clone(),
+                    values: vec![Some(id.to_string()), Some(note.clone())],
+                })
+                .collect())
+        }
+        fn estimate_rows(&mut self, _: &[TableName]) -> Result<u64, SourceError> {
+            Ok(self.0.lock().unwrap().rows.len() as u64)
+        }
+    }
+
+    fn lm(scn: u64, xid: &str, code: u64, sql: Option<String>) -> LmRow {
+        LmRow {
+            scn,
+            xid: xid.into(),
+            operation_code: code,
+            seg_owner: sql.as_ref().map(|_| "SHOP".into()),
+            table_name: sql.as_ref().map(|_| "ORDERS".into()),
+            row_id: Some(format!("AAA{scn}")),
+            sql_redo: sql,
+            timestamp: Some("2026-11-24 10:00:00".into()),
+            ..Default::default()
+        }
+    }
+
+    fn ins(id: i64) -> Option<String> {
+        Some(format!(
+            r#"insert into "SHOP"."ORDERS"("ID","NOTE") values ('{id}','n{id}');"#
+        ))
+    }
+
+    /// Snapshot at SCN 100 of rows 1..=5; around it: A (start 95, insert 10 at 96, commit
+    /// 105) straddles the snapshot; B (commits at 99) is inside it; C updates row 1 at
+    /// 111; D rolls back; E commits at 140 after a log switch at 130.
+    fn sim() -> Arc<Mutex<Sim>> {
+        let redo = vec![
+            lm(95, "0A", 6, None),
+            lm(96, "0A", 1, ins(10)),
+            lm(97, "0B", 6, None),
+            lm(98, "0B", 1, ins(11)),
+            lm(99, "0B", 7, None),
+            lm(105, "0A", 7, None),
+            lm(110, "0C", 6, None),
+            lm(
+                111,
+                "0C",
+                3,
+                Some(r#"update "SHOP"."ORDERS" set "NOTE" = 'x' where "ID" = '1' and "NOTE" = 'n1';"#.into()),
+            ),
+            lm(112, "0C", 7, None),
+            lm(113, "0D", 6, None),
+            lm(114, "0D", 1, ins(12)),
+            lm(115, "0D", 36, None),
+            lm(135, "0E", 6, None),
+            lm(136, "0E", 2, Some(r#"delete from "SHOP"."ORDERS" where "ID" = '2' and "NOTE" = 'n2';"#.into())),
+            lm(140, "0E", 7, None),
+        ];
+        Arc::new(Mutex::new(Sim {
+            current_scn: 100,
+            oldest_open: Some(95),
+            redo,
+            rows: (1..=5)
+                .map(|i| (format!("R{i}"), i, format!("n{i}")))
+                .collect(),
+            logs: vec![LogFile {
+                name: "redo1".into(),
+                thread: 1,
+                sequence: 1,
+                first_scn: 1,
+                next_scn: u64::MAX,
+                online: true,
+            }],
+            facts: Facts {
+                log_mode: "ARCHIVELOG".into(),
+                supplemental_min: "YES".into(),
+                supplemental_all: "YES".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }))
+    }
+
+    fn source(sim: &Arc<Mutex<Sim>>) -> OracleSource {
+        let sim = sim.clone();
+        OracleSource::with_connect(
+            OracleSettings {
+                host: "sim".into(),
+                port: 1521,
+                service: "SIM".into(),
+                user: "rtdp".into(),
+                password: Secret::new("pw"),
+                pdb: None,
+                default_schema: "SHOP".into(),
+                include: vec!["orders".into()],
+                exclude: vec![],
+                collector: "sim".into(),
+                snapshot: true,
+                chunk_rows: 2,
+                window_scns: 4,
+                fetch_size: 100,
+                max_buffered: 1000,
+                lob_enabled: false,
+            },
+            Box::new(move |_| Ok(Box::new(SimDb(sim.clone())) as Box<dyn OracleDb>)),
+        )
+    }
+
+    /// Runs batches until idle, confirming each checkpoint; returns (event, checkpoint
+    /// after its batch) pairs and the checkpoints.
+    fn drain(src: &mut OracleSource, sim: &Arc<Mutex<Sim>>) -> (Vec<Value>, Vec<(usize, Value)>) {
+        let mut events = Vec::new();
+        let mut cps = Vec::new();
+        for _ in 0..1000 {
+            // After the snapshot the database moves on.
+            if src.snap.is_none() {
+                sim.lock().unwrap().current_scn = 150;
+            }
+            let b: Batch = src.next_batch().unwrap();
+            if b.is_idle() {
+                return (events, cps);
+            }
+            events.extend(
+                b.events
+                    .iter()
+                    .map(|e| serde_json::to_value(&e.event).unwrap()),
+            );
+            if let Some(cp) = b.checkpoint {
+                src.confirm(&cp).unwrap();
+                cps.push((events.len(), cp));
+            }
+        }
+        panic!("never idle");
+    }
+
+    fn brief(ev: &[Value]) -> Vec<String> {
+        ev.iter()
+            .map(|e| {
+                let img = if e["op"] == "d" {
+                    &e["before"]
+                } else {
+                    &e["after"]
+                };
+                format!("{}{}", e["op"].as_str().unwrap(), img["ID"])
+            })
+            .collect()
+    }
+
+    use rtdp_core::secret::Secret;
+    use serde_json::Value;
+
+    #[test]
+    fn snapshot_then_stream_keeps_a_straddling_transaction_whole_and_drops_what_the_snapshot_holds()
+    {
+        let sim = sim();
+        let mut src = source(&sim);
+        src.start(None).unwrap();
+        let (ev, cps) = drain(&mut src, &sim);
+        // Snapshot rows 1..=5 in chunks of 2; then A's insert (its row at SCN 96 is before
+        // the snapshot SCN, its commit after), C's update, E's delete; B is in the
+        // snapshot, D rolled back.
+        assert_eq!(
+            brief(&ev),
+            ["r1", "r2", "r3", "r4", "r5", "c10", "u1", "d2"]
+        );
+        assert!(ev[..5].iter().all(|e| e["source"]["snapshot"] == true));
+        assert_eq!(ev[0]["source"]["commit_scn"], "100");
+        assert_eq!(ev[5]["source"]["commit_scn"], "105");
+        assert_eq!(ev[5]["source"]["scn"], "96");
+        // Checkpoints: 3 snapshot chunks + "done" + one per window.
+        assert!(cps.len() > 6, "{cps:?}");
+        let last: OracleCheckpoint = serde_json::from_value(cps.last().unwrap().1.clone()).unwrap();
+        assert_eq!(last.stream.mined_scn, 150);
+        assert_eq!(last.stream.restart_scn, 151);
+        assert_eq!(
+            (last.stream.commit_scn, last.stream.tx_id.as_str()),
+            (140, "0E")
+        );
+        assert_eq!(src.positions().current_value, Some(150));
+    }
+
+    #[test]
+    fn a_restart_from_every_checkpoint_loses_and_repeats_nothing() {
+        let sim0 = sim();
+        let mut src = source(&sim0);
+        src.start(None).unwrap();
+        let (full, cps) = drain(&mut src, &sim0);
+        let ids = |v: &[Value]| v.iter().map(|e| e["eventId"].clone()).collect::<Vec<_>>();
+        for (handed_out, cp) in &cps {
+            let sim = sim();
+            sim.lock().unwrap().current_scn = 150;
+            let mut again = source(&sim);
+            again.start(Some(cp)).unwrap();
+            let (rest, _) = drain(&mut again, &sim);
+            let mut joined = full[..*handed_out].to_vec();
+            joined.extend(rest);
+            assert_eq!(ids(&joined), ids(&full), "restart from {cp}");
+        }
+    }
+
+    #[test]
+    fn a_position_older_than_the_logs_is_a_definite_error_and_a_log_switch_reloads() {
+        let sim = sim();
+        let mut src = source(&sim);
+        src.start(None).unwrap();
+        drain(&mut src, &sim);
+        let loads = sim.lock().unwrap().loads;
+        assert_eq!(loads, 1);
+        // A log switch: the current log is archived, a new one is current.
+        {
+            let mut s = sim.lock().unwrap();
+            s.logs = vec![
+                LogFile {
+                    name: "arch1".into(),
+                    thread: 1,
+                    sequence: 1,
+                    first_scn: 1,
+                    next_scn: 160,
+                    online: false,
+                },
+                LogFile {
+                    name: "redo2".into(),
+                    thread: 1,
+                    sequence: 2,
+                    first_scn: 160,
+                    next_scn: u64::MAX,
+                    online: true,
+                },
+            ];
+            s.current_scn = 170;
+        }
+        while !src.next_batch().unwrap().is_idle() {}
+        assert!(sim.lock().unwrap().loads > loads);
+        // Archived logs removed before the stored position was read.
+        let cp = serde_json::json!({"stream": {"restart_scn": 120, "commit_scn": 112,
+            "tx_id": "0C", "index": 1, "mined_scn": 119}});
+        sim.lock().unwrap().logs.remove(0);
+        let mut late = source(&sim);
+        let err = late.start(Some(&cp)).unwrap_err();
+        assert_eq!(err.severity, crate::source::Severity::Fatal);
+        assert!(
+            err.message.contains("SCN 120") && err.message.contains("new snapshot"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn missing_prerequisites_stop_the_start_with_every_fix() {
+        let sim = sim();
+        sim.lock().unwrap().facts = Facts {
+            log_mode: "NOARCHIVELOG".into(),
+            supplemental_min: "NO".into(),
+            supplemental_all: "NO".into(),
+            tables_without_all: vec![tn("SHOP", "ORDERS")],
+            ..Default::default()
+        };
+        let err = source(&sim).start(None).unwrap_err();
+        assert_eq!(err.severity, crate::source::Severity::Fatal);
+        assert!(err.message.contains("3 problem(s)"), "{}", err.message);
+        assert!(err.message.contains("ALTER DATABASE ARCHIVELOG"));
+        assert!(err
+            .message
+            .contains(r#"ALTER TABLE "SHOP"."ORDERS" ADD SUPPLEMENTAL LOG DATA (ALL) COLUMNS;"#));
+        // A stored position of another database kind is refused.
+        let sim = self::sim();
+        let err = source(&sim)
+            .start(Some(&serde_json::json!({"lsn": 5})))
+            .unwrap_err();
+        assert!(
+            err.message.contains("not an Oracle position"),
+            "{}",
+            err.message
+        );
     }
 }
