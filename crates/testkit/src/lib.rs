@@ -148,6 +148,28 @@ pub fn metric_sum(body: &str, name: &str) -> Option<f64> {
     sum
 }
 
+/// Runs the independent reader of our output files (`crates/stream-worker/tests/py/
+/// read_output.py`: pyarrow, duckdb, python json) over `files`: one JSON document per
+/// file, in order (its docstring has the shape).
+pub fn read_output_with_python(files: &[PathBuf]) -> Vec<serde_json::Value> {
+    let script = repo_root().join("crates/stream-worker/tests/py/read_output.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .args(files)
+        .output()
+        .expect("run read_output.py");
+    assert!(
+        out.status.success(),
+        "read_output.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("read_output.py prints UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("read_output.py prints JSON lines"))
+        .collect()
+}
+
 /// Starts a service binary the way the e2e tests run them: a clean environment (`PATH`,
 /// `MONITORING_PORT` = a free port, `NO_COLOR=1`, then `env`), stdout and stderr
 /// appended to `log`. Returns the child (SIGKILLed on drop) and its health port.

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use cdc_collector::source::oracle::logminer::{SchemaEntry, StaticCatalog};
@@ -83,25 +82,6 @@ fn data_files(root: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn read_with_pyarrow(files: &[PathBuf]) -> Vec<Value> {
-    let script = rtdp_testkit::repo_root().join("crates/stream-worker/tests/py/read_output.py");
-    let out = Command::new(rtdp_testkit::python())
-        .arg(&script)
-        .args(files)
-        .output()
-        .expect("run read_output.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn oracle_events_land_typed_in_parquet() {
     let mut c = Chain::new("oraparquet");
@@ -132,7 +112,7 @@ fn oracle_events_land_typed_in_parquet() {
     let mut files = Vec::new();
     data_files(&c.out(), &mut files);
     files.sort();
-    let docs = read_with_pyarrow(&files);
+    let docs = rtdp_testkit::read_output_with_python(&files);
     // Columns and rows per table, as pyarrow reads them.
     let mut by_table: BTreeMap<String, TableRead> = BTreeMap::new();
     for (f, d) in files.iter().zip(&docs) {

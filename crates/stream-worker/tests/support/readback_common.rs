@@ -7,8 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
@@ -17,22 +16,7 @@ use serde_json::Value as J;
 use stream_worker::sink::Format;
 
 pub fn read_with_python(files: &[PathBuf]) -> Vec<J> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_output.py");
-    let out = Command::new(rtdp_testkit::python())
-        .arg(&script)
-        .args(files)
-        .output()
-        .expect("run read_output.py");
-    assert!(
-        out.status.success(),
-        "read_output.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    rtdp_testkit::read_output_with_python(files)
 }
 
 /// The type pyarrow reports for a column written to Parquet.
