@@ -35,7 +35,6 @@ PROG=dlq-inspect
 MODE="${RTDP_MODE:-compose}"
 DIR=""
 ARGS=()
-bad_usage() { printf '%s: %s\n\n' "$PROG" "$1" >&2; usage_from_header >&2; exit 2; }
 while (($#)); do
     case "$1" in
         -h | --help) usage_from_header; exit 0 ;;

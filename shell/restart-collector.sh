@@ -31,7 +31,6 @@ PROG=restart-collector
 
 MODE="${RTDP_MODE:-compose}"
 TIMEOUT=90
-bad_usage() { printf '%s: %s\n\n' "$PROG" "$1" >&2; usage_from_header >&2; exit 2; }
 while (($#)); do
     case "$1" in
         -h | --help) usage_from_header; exit 0 ;;

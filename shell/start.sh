@@ -62,7 +62,6 @@ FORMAT="${OUTPUT_FORMAT:-json}"
 PARTITIONS=3
 OUTPUT_ARG=""
 
-bad_usage() { printf '%s: %s\n\n' "$PROG" "$1" >&2; usage_from_header >&2; exit 2; }
 while (($#)); do
     case "$1" in
         -h | --help) usage_from_header; exit 0 ;;

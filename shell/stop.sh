@@ -30,7 +30,6 @@ VOLUMES=0
 KEEP_DATA=0
 QUIET=0
 PROFILES=()
-bad_usage() { printf '%s: %s\n\n' "$PROG" "$1" >&2; usage_from_header >&2; exit 2; }
 while (($#)); do
     case "$1" in
         -h | --help) usage_from_header; exit 0 ;;

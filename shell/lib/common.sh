@@ -30,6 +30,9 @@ usage_from_header() {
     awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
 }
 
+# A usage error: the message, then the usage; exit 2.
+bad_usage() { printf '%s: %s\n\n' "$PROG" "$1" >&2; usage_from_header >&2; exit 2; }
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 USED_PORTS=" "

@@ -69,39 +69,51 @@ enum OracleCommand {
     /// Run recorded V$LOGMNR_CONTENTS rows (JSON lines, keys = the view's column names in
     /// lower case) through the source's transaction buffer and event building; print the
     /// change events in publish order as JSON lines (docs/ORACLE.md, "Support tools").
-    Replay {
-        /// The recorded rows (`-` for stdin).
-        file: PathBuf,
-        /// Table columns: `{"OWNER.TABLE": {"columns": [{"name","data_type","precision",
-        /// "scale","nullable"}], "key": ["ID"]}}` (ALL_TAB_COLUMNS). Without it, tables
-        /// are read as text columns with an unknown key.
-        #[arg(long)]
-        schema: Option<PathBuf>,
-        /// Also print `{"checkpoint": …}` at each `{"window_end": SCN}` line and at the end.
-        #[arg(long)]
-        checkpoints: bool,
-        /// Resume after this checkpoint (JSON, as printed with --checkpoints or stored by
-        /// the collector).
-        #[arg(long)]
-        from: Option<String>,
-        /// Collector name used in event ids.
-        #[arg(long, default_value = "replay")]
-        collector: String,
-        /// Changes held for open transactions before it stops (oracle.maxBufferedChanges).
-        #[arg(long, default_value_t = 500_000)]
-        max_buffered: usize,
-        /// Capture LOB columns (oracle.lobEnabled).
-        #[arg(long)]
-        lob: bool,
-    },
+    Replay(ReplayArgs),
+}
+
+/// `cdc-collector oracle replay` arguments.
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The recorded rows (`-` for stdin).
+    file: PathBuf,
+    /// Table columns: `{"OWNER.TABLE": {"columns": [{"name","data_type","precision",
+    /// "scale","nullable"}], "key": ["ID"]}}` (ALL_TAB_COLUMNS). Without it, tables
+    /// are read as text columns with an unknown key.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Also print `{"checkpoint": …}` at each `{"window_end": SCN}` line and at the end.
+    #[arg(long)]
+    checkpoints: bool,
+    /// Resume after this checkpoint (JSON, as printed with --checkpoints or stored by
+    /// the collector).
+    #[arg(long)]
+    from: Option<String>,
+    /// Collector name used in event ids.
+    #[arg(long, default_value = "replay")]
+    collector: String,
+    /// Changes held for open transactions before it stops (oracle.maxBufferedChanges).
+    #[arg(long, default_value_t = 500_000)]
+    max_buffered: usize,
+    /// Capture LOB columns (oracle.lobEnabled).
+    #[arg(long)]
+    lob: bool,
 }
 
 /// `oracle replay`: exit 0 when every change was read, 1 when some printed an error,
 /// 2 when the input or the options cannot be read.
-fn replay(cmd: OracleCommand) -> ExitCode {
+/// The `oracle` tools (they need no configuration).
+fn oracle(cmd: OracleCommand) -> ExitCode {
+    match cmd {
+        OracleCommand::ParseRedo => parse_redo(),
+        OracleCommand::Replay(args) => replay(args),
+    }
+}
+
+fn replay(args: ReplayArgs) -> ExitCode {
     use cdc_collector::source::oracle::logminer::{SchemaEntry, StaticCatalog};
     use cdc_collector::source::oracle::replay::{replay, ReplayOptions};
-    let OracleCommand::Replay {
+    let ReplayArgs {
         file,
         schema,
         checkpoints,
@@ -109,10 +121,7 @@ fn replay(cmd: OracleCommand) -> ExitCode {
         collector,
         max_buffered,
         lob,
-    } = cmd
-    else {
-        return ExitCode::from(2);
-    };
+    } = args;
     let fail = |m: String| {
         eprintln!("cdc-collector oracle replay: {m}");
         ExitCode::from(2)
@@ -285,11 +294,11 @@ fn unsupported(kind: DatabaseType) -> Option<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Oracle(OracleCommand::ParseRedo)) => return parse_redo(),
-        Some(Command::Oracle(cmd @ OracleCommand::Replay { .. })) => return replay(cmd),
-        _ => {}
-    }
+    // The Oracle tools run before (and without) the configuration.
+    let command = match cli.command {
+        Some(Command::Oracle(cmd)) => return oracle(cmd),
+        other => other.unwrap_or(Command::Run),
+    };
     let cfg = match config::load_and_validate_from_env(cli.config.as_deref(), Service::Collector) {
         Ok(c) => c,
         Err(errors) => {
@@ -297,9 +306,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Oracle(OracleCommand::ParseRedo) => parse_redo(),
-        Command::Oracle(cmd) => replay(cmd),
+    match command {
+        Command::Oracle(cmd) => oracle(cmd),
         Command::CheckConfig => {
             println!("Configuration is valid.");
             ExitCode::SUCCESS

@@ -100,6 +100,11 @@ pub fn python() -> PathBuf {
 /// `GET path` on 127.0.0.1:`port` with a fresh connection: (status code, body), the body
 /// de-chunked. `None` when nothing answers. For the health servers in tests.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_full(port, path).map(|(code, _, body)| (code, body))
+}
+
+/// [`http_get`] with the response head too: (status code, head in lower case, body).
+pub fn http_get_full(port: u16, path: &str) -> Option<(u16, String, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -111,19 +116,14 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((buf.as_str(), ""));
+    let head = head.to_ascii_lowercase();
     // The server may answer chunked; bodies here are small, strip the chunk framing.
-    if !buf
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Some((code, body));
+    if !head.contains("transfer-encoding: chunked") {
+        return Some((code, head, body.to_string()));
     }
     let mut out = String::new();
-    let mut rest = body.as_str();
+    let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 || tail.len() < n {
@@ -132,7 +132,7 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         out.push_str(&tail[..n]);
         rest = tail[n..].trim_start_matches("\r\n");
     }
-    Some((code, out))
+    Some((code, head, out))
 }
 
 /// Sum of a metric's samples over all labels in a Prometheus text exposition; `None`

@@ -6,7 +6,6 @@ use crate::common::*;
 use rtdp_testkit::gen::{order_event_at, to_record};
 use rtdp_testkit::{kafka, wait_until};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(120);
@@ -26,23 +25,6 @@ fn worker_metric_names() -> Vec<String> {
         .collect();
     assert!(names.len() >= 16, "metric constants found: {names:?}");
     names
-}
-
-/// GET with the response head: (status, head, body).
-fn get_full(port: u16, path: &str) -> Option<(u16, String, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, _) = buf.split_once("\r\n\r\n")?;
-    let code = head.split(' ').nth(1)?.parse().ok()?;
-    let (_, body) = http_get(port, path)?;
-    Some((code, head.to_ascii_lowercase(), body))
 }
 
 /// The metric families of a Prometheus text exposition (names of `# TYPE` lines), after
@@ -141,7 +123,7 @@ fn metrics_and_status_show_the_work() {
     w.wait_ready(LONG);
 
     // Before any record: liveness, the exposition, no latency yet.
-    let (code, head, body) = get_full(w.port, "/metrics").unwrap();
+    let (code, head, body) = rtdp_testkit::http_get_full(w.port, "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),

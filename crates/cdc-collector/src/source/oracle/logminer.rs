@@ -124,6 +124,9 @@ mod de {
 pub struct OraTable {
     pub shape: TableShape,
     pub kinds: Vec<OraKind>,
+    /// The dictionary's columns, index for index with `shape.columns` (what the
+    /// snapshot selects).
+    pub ora: Vec<OraColumn>,
     by_name: HashMap<String, usize>,
     /// LOB columns left out (no `oracle.lobEnabled`).
     skipped: Vec<String>,
@@ -143,6 +146,7 @@ impl OraTable {
     ) -> Self {
         let mut columns = Vec::new();
         let mut kinds = Vec::new();
+        let mut ora = Vec::new();
         let mut skipped = Vec::new();
         for c in cols {
             if is_lob(&c.data_type) && !lob_enabled {
@@ -152,6 +156,7 @@ impl OraTable {
             let (col, kind) = column_for(c, key.contains(&c.name));
             columns.push(col);
             kinds.push(kind);
+            ora.push(c.clone());
         }
         let by_name: HashMap<String, usize> = columns
             .iter()
@@ -168,6 +173,7 @@ impl OraTable {
                 key_unknown: false,
             },
             kinds,
+            ora,
             by_name,
             skipped,
             learn: false,
@@ -188,8 +194,15 @@ impl OraTable {
             if !self.by_name.contains_key(&n) {
                 let mut cols = self.shape.columns.as_ref().clone();
                 self.by_name.insert(n.clone(), cols.len());
-                cols.push(Column::new(n, ColumnType::String));
+                cols.push(Column::new(n.clone(), ColumnType::String));
                 self.kinds.push(OraKind::Plain);
+                self.ora.push(OraColumn {
+                    name: n,
+                    data_type: "VARCHAR2".into(),
+                    precision: None,
+                    scale: None,
+                    nullable: true,
+                });
                 self.shape.columns = Arc::new(cols);
             }
         }
@@ -298,11 +311,8 @@ impl Checkpoint {
 
     /// Whether the event at (commit_scn, xid, index) was handed out before.
     pub fn covers(&self, commit_scn: u64, xid: &str, index: u64) -> bool {
-        commit_scn < self.commit_scn
-            || (commit_scn == self.commit_scn
-                && (self.tx_id.is_empty()
-                    || xid < self.tx_id.as_str()
-                    || (xid == self.tx_id && index < self.index)))
+        self.tx_before(commit_scn, xid)
+            || (commit_scn == self.commit_scn && xid == self.tx_id && index < self.index)
     }
 }
 

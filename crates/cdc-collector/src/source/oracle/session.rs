@@ -560,15 +560,15 @@ impl OracleSource {
             });
         };
         let table = self.table(&t.schema, &t.table)?;
-        let all_cols = self.db()?.columns(&t.schema, &t.table)?;
-        let cols: Vec<OraColumn> = all_cols
-            .into_iter()
-            .filter(|c| table.shape.columns.iter().any(|x| x.name == c.name))
-            .collect();
         let fetch = self.s.fetch_size;
-        let rows =
-            self.db()?
-                .snapshot_rows(&t, &cols, st.scn, st.last_rowid.as_deref(), chunk, fetch)?;
+        let rows = self.db()?.snapshot_rows(
+            &t,
+            &table.ora,
+            st.scn,
+            st.last_rowid.as_deref(),
+            chunk,
+            fetch,
+        )?;
         let source = Source {
             connector: "oracle".into(),
             name: self.s.collector.clone(),
@@ -584,7 +584,7 @@ impl OracleSource {
         let mut events = Vec::with_capacity(rows.len());
         for (i, r) in rows.into_iter().enumerate() {
             let index = st.rows + i as u64;
-            let image = snapshot_image(&table, &cols, &r.values);
+            let image = snapshot_image(&table, &r.values);
             let mut src = source.clone();
             src.schema = Some(t.schema.clone());
             src.table = t.table.clone();
@@ -701,26 +701,19 @@ impl OracleSource {
     }
 }
 
-/// A snapshot row's image, typed like the table; a value that does not fit stays text.
-fn snapshot_image(
-    table: &OraTable,
-    cols: &[OraColumn],
-    values: &[Option<String>],
-) -> rtdp_core::model::Row {
+/// A snapshot row's image (values in `table.ora` order), typed like the table; a value
+/// that does not fit stays text.
+fn snapshot_image(table: &OraTable, values: &[Option<String>]) -> rtdp_core::model::Row {
     let mut image = rtdp_core::model::Row::new();
-    for (c, v) in cols.iter().zip(values) {
-        let Some(col) = table.shape.columns.iter().find(|x| x.name == c.name) else {
-            continue;
-        };
+    for ((col, kind), v) in table.shape.columns.iter().zip(&table.kinds).zip(values) {
         let j = match v {
             None => serde_json::Value::Null,
             Some(text) => {
                 let text = strip_year_sign(text);
-                let kind = super::types::column_for(c, false).1;
-                text_to_json(col, kind, &text).unwrap_or(serde_json::Value::String(text))
+                text_to_json(col, *kind, &text).unwrap_or(serde_json::Value::String(text))
             }
         };
-        image.insert(c.name.clone(), j);
+        image.insert(col.name.clone(), j);
     }
     image
 }
