@@ -227,6 +227,100 @@ pub fn format_decimal(unscaled: i128, scale: i8) -> String {
     format!("{}{}.{}", if neg { "-" } else { "" }, int_part, frac_part)
 }
 
+/// Formats a decimal of any width: `unscaled` as big-endian two's-complement bytes (the
+/// encoding of Kafka Connect's `Decimal` and Debezium's `VariableScaleDecimal`), then
+/// `scale` (negative: trailing zeros). Exact: no digit is dropped, whatever the size.
+pub fn format_decimal_be_bytes(unscaled: &[u8], scale: i32) -> String {
+    let neg = unscaled.first().is_some_and(|b| b & 0x80 != 0);
+    // Magnitude as big-endian base-2^32 limbs.
+    let mut bytes = unscaled.to_vec();
+    if neg {
+        // Two's complement: invert, add one.
+        let mut carry = 1u16;
+        for b in bytes.iter_mut().rev() {
+            let x = u16::from(!*b) + carry;
+            *b = x as u8;
+            carry = x >> 8;
+        }
+    }
+    let mut limbs: Vec<u32> = Vec::with_capacity(bytes.len() / 4 + 1);
+    let pad = (4 - bytes.len() % 4) % 4;
+    let mut word = 0u32;
+    for (i, b) in std::iter::repeat_n(0u8, pad).chain(bytes).enumerate() {
+        word = (word << 8) | u32::from(b);
+        if i % 4 == 3 {
+            limbs.push(word);
+            word = 0;
+        }
+    }
+    // Repeated division by 10^9 gives the decimal digits, nine at a time.
+    let mut chunks: Vec<u32> = Vec::new();
+    let mut start = limbs.iter().position(|&l| l != 0).unwrap_or(limbs.len());
+    while start < limbs.len() {
+        let mut rem = 0u64;
+        for l in &mut limbs[start..] {
+            let cur = (rem << 32) | u64::from(*l);
+            *l = (cur / 1_000_000_000) as u32;
+            rem = cur % 1_000_000_000;
+        }
+        chunks.push(rem as u32);
+        while start < limbs.len() && limbs[start] == 0 {
+            start += 1;
+        }
+    }
+    let mut digits = match chunks.pop() {
+        Some(top) => top.to_string(),
+        None => "0".to_string(),
+    };
+    for c in chunks.iter().rev() {
+        digits.push_str(&format!("{c:09}"));
+    }
+    let zero = digits == "0";
+    let mut out = String::with_capacity(digits.len() + 3);
+    if neg && !zero {
+        out.push('-');
+    }
+    if scale <= 0 {
+        out.push_str(&digits);
+        if !zero {
+            out.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+        }
+        return out;
+    }
+    let scale = scale as usize;
+    if digits.len() > scale {
+        let (a, b) = digits.split_at(digits.len() - scale);
+        out.push_str(a);
+        out.push('.');
+        out.push_str(b);
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(&digits);
+    }
+    out
+}
+
+/// Big-endian two's-complement bytes (Connect `Decimal`) as an `i128`, when they fit
+/// (redundant sign-extension bytes are allowed).
+pub fn be_bytes_to_i128(b: &[u8]) -> Option<i128> {
+    if b.is_empty() {
+        return Some(0);
+    }
+    if b.len() > 16 {
+        let (head, tail) = b.split_at(b.len() - 16);
+        let fill = if tail[0] & 0x80 != 0 { 0xff } else { 0 };
+        if !head.iter().all(|x| *x == fill) {
+            return None;
+        }
+        return be_bytes_to_i128(tail);
+    }
+    let fill = if b[0] & 0x80 != 0 { 0xff } else { 0 };
+    let mut buf = [fill; 16];
+    buf[16 - b.len()..].copy_from_slice(b);
+    Some(i128::from_be_bytes(buf))
+}
+
 /// Parses decimal text into an unscaled value at `scale`. Fails (None) when the text
 /// has more fractional digits than the scale allows (that would lose digits), or
 /// overflows, or is not a plain decimal (`-12.5`, `3`, `1e3` is refused).
@@ -657,6 +751,59 @@ mod tests {
             let col = Column::new("t", ColumnType::Timestamp);
             let j = Value::Timestamp(us).to_json(&col);
             prop_assert_eq!(Value::from_json(&col, &j).unwrap(), Value::Timestamp(us));
+        }
+    }
+
+    #[test]
+    fn wide_decimals_format_exactly_and_agree_with_i128() {
+        // 10^41 = 0x0125dfa371a19e6f7cb54395ca0000000000 (18 bytes).
+        let e41: Vec<u8> = vec![
+            0x01, 0x25, 0xdf, 0xa3, 0x71, 0xa1, 0x9e, 0x6f, 0x7c, 0xb5, 0x43, 0x95, 0xca, 0, 0, 0,
+            0, 0,
+        ];
+        assert_eq!(
+            format_decimal_be_bytes(&e41, 0),
+            "100000000000000000000000000000000000000000"
+        );
+        assert_eq!(
+            format_decimal_be_bytes(&e41, 41),
+            "1.00000000000000000000000000000000000000000"
+        );
+        assert_eq!(format_decimal_be_bytes(&[], 3), "0.000");
+        assert_eq!(format_decimal_be_bytes(&[0xff], 45).len(), 48);
+        assert_eq!(format_decimal_be_bytes(&[0x0c], -3), "12000");
+        assert_eq!(format_decimal_be_bytes(&[0], -3), "0");
+        // Every i128 (and so every 16-byte value) formats as format_decimal does.
+        for v in [
+            0i128,
+            1,
+            -1,
+            127,
+            -128,
+            255,
+            i128::MAX,
+            i128::MIN,
+            -1234567890123456789,
+        ] {
+            for scale in [-2i8, 0, 2, 38] {
+                assert_eq!(
+                    format_decimal_be_bytes(&v.to_be_bytes(), scale.into()),
+                    format_decimal(v, scale),
+                    "{v} scale {scale}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wide_decimals_agree_with_i128_for_any_value(v in proptest::prelude::any::<i128>(), scale in -5i8..40) {
+            let bytes = v.to_be_bytes();
+            // Any sign-extended prefix of the same value formats the same.
+            let mut wide = vec![if v < 0 { 0xff } else { 0 }; 5];
+            wide.extend_from_slice(&bytes);
+            proptest::prop_assert_eq!(format_decimal_be_bytes(&wide, scale.into()), format_decimal(v, scale));
+            proptest::prop_assert_eq!(be_bytes_to_i128(&wide), Some(v));
         }
     }
 }

@@ -17,11 +17,13 @@
 //! Everything here is pure: no I/O, no clock (the caller passes `now_ms`). Errors name the
 //! stage, the field and the rule, never a row value.
 
+use crate::dedup::{change_digest, Dedup};
 use base64::Engine;
 use rtdp_core::ids;
 use rtdp_core::model::{Op, Position, ProcessedEvent, Source, TableSchema};
 use rtdp_core::types::{
-    parse_instant_micros, Column, ColumnType, JsonKind, Value, ValueError, MAX_DECIMAL_PRECISION,
+    be_bytes_to_i128, format_decimal_be_bytes, parse_instant_micros, Column, ColumnType, JsonKind,
+    Value, ValueError, MAX_DECIMAL_PRECISION,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -85,9 +87,9 @@ pub enum Decoded {
 #[derive(Debug)]
 pub struct DecodedEvent {
     pub event: ProcessedEvent,
-    /// `(source key, position)` when the source has a position that strictly grows in
-    /// emission order; events at or below the last committed one are dropped.
-    pub dedup: Option<(String, Position)>,
+    /// Source key, position and change digest, when the source has a position that grows
+    /// in emission order (the rule: [`crate::dedup`]).
+    pub dedup: Option<Dedup>,
 }
 
 /// Where the record sits in Kafka (for ids of foreign events and error reports).
@@ -281,6 +283,9 @@ enum Conv {
     NanosToMicros,
     IsoInstant,
     DecimalBytes,
+    /// A Connect `Decimal` wider than a decimal128 can hold (its declared precision is
+    /// over 38): exact text at this scale.
+    WideDecimal(i32),
     VariableDecimal,
     Base64,
     JsonText,
@@ -433,9 +438,19 @@ impl Decoder {
         };
         let pos = src.position();
         let position_text = pos.as_ref().map(|p| p.to_string()).unwrap_or_default();
-        let dedup = pos.map(|p| (src.source_key(), p));
         let source_ts_ms = src.ts_ms;
+        let source_key = pos.as_ref().map(|_| src.source_key());
         let schema_name = src.schema.or(src.db);
+        let dedup = pos.zip(source_key).map(|(position, source)| Dedup {
+            source,
+            position,
+            change: change_digest(
+                op,
+                schema_name.as_deref(),
+                &src.table,
+                row_raw.get().as_bytes(),
+            ),
+        });
         Ok(Decoded::Event(Box::new(DecodedEvent {
             event: ProcessedEvent {
                 event_id: event_id.into_owned(),
@@ -539,13 +554,27 @@ impl Decoder {
         let schema_name = str_field(source, "schema").or_else(|| str_field(source, "db"));
         let table = str_field(source, "table")
             .ok_or_else(|| DecodeError::Envelope("source.table is missing".into()))?;
+        let (position_text, position) = foreign_position(source);
+        let dedup = position.map(|(key, position)| {
+            // The row image as the converter wrote it (key order kept), for the digest.
+            let row_json = serde_json::to_vec(&row).unwrap_or_default();
+            Dedup {
+                source: key,
+                position,
+                change: change_digest(op, schema_name.as_deref(), &table, &row_json),
+            }
+        });
         let (schema, values) = match connect_schema {
             Some(cs) => convert_connect(&*self.connect_fields(cs, row_key)?, &row)?,
             None => self.infer(&qualified(schema_name.as_deref(), &table), row)?,
         };
-        let (position_text, dedup) = foreign_position(source);
         let event_id = match &dedup {
-            Some((key, pos)) => ids::event_id(key, &pos.to_string(), 0),
+            // The two halves of a key change share one position: the delete takes index 1.
+            Some(d) => ids::event_id(
+                &d.source,
+                &d.position.to_string(),
+                u64::from(op == Op::Delete),
+            ),
             None => ids::record_id(at.topic, at.partition, at.offset),
         };
         let source_ts_ms = source.get("ts_ms").and_then(J::as_i64).unwrap_or(0);
@@ -575,6 +604,13 @@ impl Decoder {
         let mut cols = Vec::with_capacity(row.len());
         let mut vals = Vec::with_capacity(row.len());
         for (name, v) in row {
+            // Debezium's VariableScaleDecimal keeps its shape without a schema: exact text.
+            if let Some(text) = v.as_object().and_then(variable_scale_decimal) {
+                memory.insert(name.clone(), ColumnType::String);
+                cols.push(Column::new(name, ColumnType::String));
+                vals.push(Value::String(text));
+                continue;
+            }
             let seen = memory.get(&name).copied();
             let ty = match (&v, seen) {
                 (J::Null, Some(t)) => t,
@@ -791,13 +827,17 @@ fn connect_column(f: &J) -> Result<(Column, Conv), DecodeError> {
     }
     let conv = match logical {
         "org.apache.kafka.connect.data.Decimal" => {
-            let scale: i8 = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let precision: u8 = param("connect.decimal.precision")
+            let scale: i32 = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let precision: u32 = param("connect.decimal.precision")
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(MAX_DECIMAL_PRECISION);
+                .unwrap_or(MAX_DECIMAL_PRECISION.into());
+            let (Ok(precision), Ok(scale)) = (u8::try_from(precision), i8::try_from(scale)) else {
+                col.ty = ColumnType::String;
+                return Ok((col, Conv::WideDecimal(scale)));
+            };
             if precision > MAX_DECIMAL_PRECISION {
                 col.ty = ColumnType::String;
-                return Ok((col, Conv::VariableDecimal));
+                return Ok((col, Conv::WideDecimal(scale.into())));
             }
             col = Column {
                 optional,
@@ -904,22 +944,18 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
             }
             Value::Decimal(unscaled)
         }
+        Conv::WideDecimal(scale) => {
+            let b = v
+                .as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .ok_or_else(|| bad("base64 two's-complement bytes"))?;
+            Value::String(format_decimal_be_bytes(&b, scale))
+        }
         Conv::VariableDecimal => match v {
-            // io.debezium.data.VariableScaleDecimal: {"scale": s, "value": base64}
-            J::Object(o) => {
-                let scale = o
-                    .get("scale")
-                    .and_then(J::as_i64)
-                    .ok_or_else(|| bad("scale"))?;
-                let b = o
-                    .get("value")
-                    .and_then(J::as_str)
-                    .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-                    .ok_or_else(|| bad("base64 value"))?;
-                let unscaled = be_bytes_to_i128(&b).ok_or_else(|| bad("at most 16 bytes"))?;
-                let scale = i8::try_from(scale).map_err(|_| bad("scale"))?;
-                Value::String(rtdp_core::types::format_decimal(unscaled, scale))
-            }
+            // io.debezium.data.VariableScaleDecimal: {"scale": s, "value": base64}, any width.
+            J::Object(o) => Value::String(
+                variable_scale_decimal(o).ok_or_else(|| bad("{scale, value} of a decimal"))?,
+            ),
             J::String(s) => Value::String(s.clone()),
             J::Number(n) => Value::String(n.to_string()),
             _ => return Err(bad("decimal")),
@@ -934,6 +970,20 @@ fn connect_value(col: &Column, conv: Conv, v: &J) -> Result<Value, DecodeError> 
         }
         Conv::JsonText => Value::String(v.to_string()),
     })
+}
+
+/// The exact text of Debezium's `io.debezium.data.VariableScaleDecimal` struct,
+/// `{"scale": <int>, "value": <base64 two's-complement bytes>}`, of any width; None when
+/// the object is not of that shape.
+fn variable_scale_decimal(o: &Map<String, J>) -> Option<String> {
+    if o.len() != 2 {
+        return None;
+    }
+    let scale = i32::try_from(o.get("scale")?.as_i64()?).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(o.get("value")?.as_str()?)
+        .ok()?;
+    Some(format_decimal_be_bytes(&bytes, scale))
 }
 
 /// A time of day or a timestamp (by the column's type) from microseconds.
@@ -953,26 +1003,6 @@ fn kind(v: &J) -> &'static str {
         J::Array(_) => "array",
         J::Object(_) => "object",
     }
-}
-
-/// Big-endian two's-complement bytes (Connect Decimal) → i128.
-pub fn be_bytes_to_i128(b: &[u8]) -> Option<i128> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    if b.len() > 16 {
-        // Allow redundant sign-extension bytes.
-        let (head, tail) = b.split_at(b.len() - 16);
-        let fill = if tail[0] & 0x80 != 0 { 0xff } else { 0 };
-        if !head.iter().all(|x| *x == fill) {
-            return None;
-        }
-        return be_bytes_to_i128(tail);
-    }
-    let fill = if b[0] & 0x80 != 0 { 0xff } else { 0 };
-    let mut buf = [fill; 16];
-    buf[16 - b.len()..].copy_from_slice(b);
-    Some(i128::from_be_bytes(buf))
 }
 
 trait ClassifyStr {

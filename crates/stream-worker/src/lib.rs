@@ -14,6 +14,7 @@
 
 pub mod consumer;
 pub mod decode;
+pub mod dedup;
 pub mod layout;
 pub mod manifest;
 pub mod metrics;

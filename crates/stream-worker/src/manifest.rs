@@ -16,6 +16,7 @@
 //! So a reader never sees a final name whose content is incomplete, and every record
 //! below `next_offset` is in exactly one committed file.
 
+use crate::dedup::{self, Highest};
 use rtdp_core::model::Position;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +43,10 @@ pub struct Manifest {
     /// Highest committed dedup position per source key.
     #[serde(default)]
     pub positions: BTreeMap<String, Position>,
+    /// Digests of the changes written at exactly that position, per source key (16 hex
+    /// digits each; see [`crate::dedup`]). Absent in manifests of older versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes_at_position: BTreeMap<String, Vec<String>>,
     /// Renames promised by the last commit and not yet known to be done.
     #[serde(default)]
     pub pending: Vec<Rename>,
@@ -57,7 +62,8 @@ pub struct Recovered {
     /// `None` when the partition never committed here: start from Kafka's committed
     /// offset, or the earliest.
     pub next_offset: Option<i64>,
-    pub positions: BTreeMap<String, Position>,
+    /// The committed de-duplication state per source key.
+    pub positions: BTreeMap<String, Highest>,
     pub files_committed: u64,
     /// Renames rolled forward during recovery.
     pub rolled_forward: usize,
@@ -107,7 +113,13 @@ impl Store {
                 self.write_manifest(&m)?;
             }
             out.next_offset = Some(m.next_offset);
-            out.positions = m.positions;
+            out.positions =
+                dedup::from_manifest(m.positions, m.changes_at_position).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("manifest of {topic} partition {partition}: {e}"),
+                    )
+                })?;
             out.files_committed = m.files_committed;
         }
         let tmp = self.root.join(crate::layout::tmp_dir(topic, partition));
@@ -277,6 +289,7 @@ mod tests {
             partition: 0,
             next_offset: next,
             positions: BTreeMap::new(),
+            changes_at_position: BTreeMap::new(),
             pending,
             files_committed: 1,
             updated_at_ms: 0,

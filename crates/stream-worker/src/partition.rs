@@ -4,8 +4,10 @@
 //! Promises, for records of this partition:
 //! - a record below the recovered `next_offset`, or at or below the last offset already
 //!   handled in this epoch, is ignored (it is committed, or it is a re-delivery);
-//! - an event whose dedup position is not greater than the highest one seen for its
-//!   source (committed or in this epoch) is dropped and counted, never written;
+//! - an event that [`crate::dedup`] finds written already (a lower position of its
+//!   source, or the same change at the highest position) is dropped and counted, never
+//!   written; another change at the highest position (the second half of a key change)
+//!   is written;
 //! - every other record ends in exactly one place: a data file, a dead-letter file, or
 //!   a counted skip (tombstone / truncate);
 //! - [`PartitionWriter::checkpoint`] makes all of that durable at once through the
@@ -13,12 +15,13 @@
 //!   epoch away (it is re-consumed by whoever owns the partition next).
 
 use crate::decode::{DecodeError, DecodedEvent};
+use crate::dedup::{self, DedupState};
 use crate::layout;
 use crate::manifest::{Manifest, Recovered, Rename, Store};
 use crate::roll::{should_roll, PartitionClock, RollPolicy, RollReason};
 use crate::sink::{self, FileSink, LineSink, SinkError, SinkOptions};
 use base64::Engine;
-use rtdp_core::model::{Position, TableSchema};
+use rtdp_core::model::TableSchema;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -101,8 +104,7 @@ pub struct PartitionWriter {
     policy: RollPolicy,
     committed_next: Option<i64>,
     last_offset: Option<i64>,
-    positions: BTreeMap<String, Position>,
-    inflight_positions: HashMap<String, Position>,
+    dedup: DedupState,
     files: HashMap<u64, OpenFile>,
     dlq: Option<OpenDlq>,
     clock: PartitionClock,
@@ -110,7 +112,7 @@ pub struct PartitionWriter {
     source_ts: Vec<i64>,
     seq: u64,
     /// A checkpoint whose files are finished but whose commit has not succeeded yet.
-    finishing: Option<(Manifest, CheckpointStats)>,
+    finishing: Option<(Manifest, CheckpointStats, BTreeMap<String, dedup::Highest>)>,
     /// Rebalance generation in which the partition was assigned to this writer.
     assigned_generation: u64,
 }
@@ -132,8 +134,7 @@ impl PartitionWriter {
             policy,
             committed_next: recovered.next_offset,
             last_offset: None,
-            positions: recovered.positions,
-            inflight_positions: HashMap::new(),
+            dedup: DedupState::new(recovered.positions),
             files: HashMap::new(),
             dlq: None,
             clock: PartitionClock::default(),
@@ -245,15 +246,13 @@ impl PartitionWriter {
         ev: DecodedEvent,
         now_ms: i64,
     ) -> Result<Outcome, SinkError> {
-        if let Some((key, pos)) = &ev.dedup {
-            let seen = self
-                .inflight_positions
-                .get(key)
-                .or_else(|| self.positions.get(key));
-            if seen.is_some_and(|s| pos <= s) {
-                self.touch(offset, now_ms);
-                return Ok(Outcome::Duplicate);
-            }
+        if ev
+            .dedup
+            .as_ref()
+            .is_some_and(|d| self.dedup.is_duplicate(d))
+        {
+            self.touch(offset, now_ms);
+            return Ok(Outcome::Duplicate);
         }
         let e = &ev.event;
         let day_ts = if e.source_ts_ms > 0 {
@@ -291,8 +290,8 @@ impl PartitionWriter {
         let size = f.sink.size_estimate();
         self.clock.largest_file_bytes = self.clock.largest_file_bytes.max(size);
         self.source_ts.push(e.source_ts_ms);
-        if let Some((k, p)) = ev.dedup {
-            self.inflight_positions.insert(k, p);
+        if let Some(d) = &ev.dedup {
+            self.dedup.record(d);
         }
         self.touch(offset, now_ms);
         Ok(Outcome::Written)
@@ -410,29 +409,27 @@ impl PartitionWriter {
                 });
             }
             stats.files = pending.len();
-            let mut positions = self.positions.clone();
-            for (k, p) in &self.inflight_positions {
-                positions.insert(k.clone(), p.clone());
-            }
+            let dedup_state = self.dedup.to_commit();
+            let (positions, changes_at_position) = dedup::to_manifest(&dedup_state);
             let m = Manifest {
                 version: 1,
                 topic: self.topic.clone(),
                 partition: self.partition,
                 next_offset: next,
                 positions,
+                changes_at_position,
                 pending,
                 files_committed: self.files_committed + stats.files as u64,
                 updated_at_ms: now_ms,
             };
-            self.finishing = Some((m, stats));
+            self.finishing = Some((m, stats, dedup_state));
         }
         // From here on the files are finished and fsynced; the commit is idempotent, so
         // a failed attempt can be retried (see `retry_safe`).
-        let (m, _) = self.finishing.as_ref().expect("set above");
+        let (m, _, _) = self.finishing.as_ref().expect("set above");
         self.store.commit(m)?;
-        let (m, mut stats) = self.finishing.take().expect("set above");
-        self.positions = m.positions;
-        self.inflight_positions.clear();
+        let (m, mut stats, dedup_state) = self.finishing.take().expect("set above");
+        self.dedup.committed(dedup_state);
         self.files_committed = m.files_committed;
         self.committed_next = Some(m.next_offset);
         self.clock = PartitionClock::default();
@@ -460,7 +457,7 @@ impl PartitionWriter {
             drop(d.sink);
             let _ = std::fs::remove_file(root.join(&d.tmp_rel));
         }
-        self.inflight_positions.clear();
+        self.dedup.abort();
         self.last_offset = None;
         self.clock = PartitionClock::default();
         self.source_ts.clear();
@@ -471,7 +468,9 @@ impl PartitionWriter {
 mod tests {
     use super::*;
     use crate::decode::DecodedEvent;
+    use crate::dedup::{change_digest, Dedup};
     use crate::sink::{Compression, Format};
+    use rtdp_core::model::Position;
     use rtdp_core::model::{Op, ProcessedEvent};
     use rtdp_core::types::{Column, ColumnType, Value};
 
@@ -504,14 +503,20 @@ mod tests {
                 source_ts_ms: 1_795_478_400_000,
                 processed_at_ms: 1_795_478_400_000,
             },
-            dedup: Some((
-                "src".into(),
-                Position {
+            dedup: Some(Dedup {
+                source: "src".into(),
+                position: Position {
                     commit: i as u128,
                     tx: String::new(),
                     index: 0,
                 },
-            )),
+                change: change_digest(
+                    Op::Create,
+                    Some("s"),
+                    "x",
+                    format!("{{\"id\":{i}}}").as_bytes(),
+                ),
+            }),
         }
     }
 
@@ -606,5 +611,63 @@ mod tests {
         assert!(tmp.is_empty(), "{tmp:?}");
         assert_eq!(committed_lines(dir.path()), 1);
         assert!(w.accepts(1), "the aborted record is taken again");
+    }
+
+    /// The two halves of a primary-key change as Debezium PostgreSQL sends them: a delete
+    /// of the old key and a create of the new one, at one position.
+    fn key_change_half(schema: &Arc<TableSchema>, op: Op, id: i64) -> DecodedEvent {
+        let mut e = event(schema, 7);
+        e.event.op = op;
+        e.event.values = vec![Value::Int(id)];
+        let d = e.dedup.as_mut().unwrap();
+        d.change = change_digest(op, Some("s"), "x", format!("{{\"id\":{id}}}").as_bytes());
+        e
+    }
+
+    #[test]
+    fn a_key_change_at_one_position_keeps_both_halves() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = TableSchema::new(vec![Column::new("id", ColumnType::Int64)]);
+        let mut w = writer(dir.path());
+        let delete = key_change_half(&schema, Op::Delete, 2);
+        let create = key_change_half(&schema, Op::Create, 102);
+        assert_eq!(w.write(0, delete, 0).unwrap(), Outcome::Written);
+        assert_eq!(w.write(1, create, 0).unwrap(), Outcome::Written);
+        w.checkpoint(0).unwrap();
+        assert_eq!(committed_lines(dir.path()), 2);
+    }
+
+    #[test]
+    fn the_second_half_of_a_key_change_survives_a_checkpoint_and_a_restart_between_the_halves() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = TableSchema::new(vec![Column::new("id", ColumnType::Int64)]);
+        let opts = || SinkOptions {
+            format: Format::Json,
+            compression: Compression::None,
+            parquet_row_group_bytes: 1 << 20,
+        };
+        let restart = || {
+            let rec = Store::new(dir.path()).recover("t", 0).unwrap();
+            PartitionWriter::new("t", 0, Store::new(dir.path()), opts(), POLICY, rec)
+        };
+        let delete = || key_change_half(&schema, Op::Delete, 2);
+        let create = || key_change_half(&schema, Op::Create, 102);
+        let mut w = writer(dir.path());
+        assert_eq!(w.write(0, delete(), 0).unwrap(), Outcome::Written);
+        w.checkpoint(0).unwrap();
+        // Killed right after the first half was committed.
+        drop(w);
+        let mut w = restart();
+        assert_eq!(w.write(1, create(), 0).unwrap(), Outcome::Written);
+        // The source sends both halves again (a connector restart): both are duplicates.
+        assert_eq!(w.write(2, delete(), 0).unwrap(), Outcome::Duplicate);
+        assert_eq!(w.write(3, create(), 0).unwrap(), Outcome::Duplicate);
+        w.checkpoint(0).unwrap();
+        drop(w);
+        let mut w = restart();
+        assert_eq!(w.write(4, create(), 0).unwrap(), Outcome::Duplicate);
+        assert_eq!(w.write(5, delete(), 0).unwrap(), Outcome::Duplicate);
+        w.checkpoint(0).unwrap();
+        assert_eq!(committed_lines(dir.path()), 2);
     }
 }
