@@ -492,3 +492,32 @@ fn lob_writes_land_in_their_row_when_lobs_are_enabled() {
     assert_eq!(ev.len(), 1);
     assert!(ev[0]["after"].get("CL").is_none());
 }
+
+/// The two halves of a primary-key change share the commit SCN and the transaction; their
+/// indexes tell them apart, so a checkpoint that falls between them resumes with the
+/// second half, and only it (the worker's de-duplication relies on the same positions).
+#[test]
+fn a_restart_between_the_halves_of_a_key_change_at_one_commit_scn_hands_out_the_second_half() {
+    let input = std::fs::read_to_string(data("types.jsonl")).unwrap();
+    let (lines, _) = run(&input, &opts(false, None), false);
+    let ev = events(&lines);
+    let (delete, create) = (ev[1], ev[2]);
+    assert_eq!((&delete["op"], &create["op"]), (&json!("d"), &json!("c")));
+    let (ds, cs) = (&delete["source"], &create["source"]);
+    assert_eq!(ds["commit_scn"], cs["commit_scn"], "one commit SCN");
+    assert_eq!(ds["txId"], cs["txId"], "one transaction");
+    let index = ds["index"].as_u64().unwrap();
+    assert_eq!(cs["index"].as_u64(), Some(index + 1));
+    assert_ne!(delete["eventId"], create["eventId"]);
+    let cp = Checkpoint {
+        restart_scn: 0,
+        commit_scn: ds["commit_scn"].as_str().unwrap().parse().unwrap(),
+        tx_id: ds["txId"].as_str().unwrap().to_string(),
+        index: index + 1,
+        mined_scn: 0,
+    };
+    let (resumed, _) = run(&input, &opts(false, Some(cp)), false);
+    let resumed = events(&resumed);
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert_eq!(resumed[0]["eventId"], create["eventId"]);
+}

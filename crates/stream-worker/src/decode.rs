@@ -10,9 +10,15 @@
 //!   inferred from the JSON (integers → int64, fractions → float64, text → string,
 //!   objects/arrays → json); a column that is null keeps the type it last had.
 //!
-//! Also decides the *dedup position*: a position that strictly grows in emission order
-//! (ours: commit, tx, index; Debezium PostgreSQL: `source.sequence`), or none (Debezium
-//! Oracle/MySQL, and every snapshot read of a foreign connector) — see DESIGN.md.
+//! Also decides the *dedup position*: a position that grows in emission order (ours:
+//! commit, tx, index; Debezium PostgreSQL: `source.sequence`, shared by the two halves of a
+//! key change), or none (Debezium Oracle/MySQL, and every snapshot read of a foreign
+//! connector), with the change's digest — the rule is [`crate::dedup`]'s, the table of
+//! sources docs/OUTPUT.md's.
+//!
+//! Decimals are exact at any width: a `VariableScaleDecimal` (also recognised without a
+//! schema by its `{scale, value}` shape) and a Connect `Decimal` wider than 38 digits are
+//! exact text; a `Decimal` of at most 38 digits is a typed decimal.
 //!
 //! Everything here is pure: no I/O, no clock (the caller passes `now_ms`). Errors name the
 //! stage, the field and the rule, never a row value.

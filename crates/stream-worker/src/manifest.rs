@@ -1,7 +1,7 @@
 //! The commit protocol's durable half: per-partition manifests and the renames they
 //! promise.
 //!
-//! A checkpoint of partition `p` (see DESIGN.md, "Kafka → files"):
+//! A checkpoint of partition `p` (docs/OUTPUT.md, "Commit protocol"):
 //! 1. the caller finishes and fsyncs every in-progress file of `p` (under `_tmp/`);
 //! 2. [`Store::commit`] writes the manifest atomically (temp file, fsync, rename, fsync
 //!    dir) with the new `next_offset`, the new dedup positions and the list of pending

@@ -6,6 +6,7 @@ mod common;
 mod config_cli;
 mod dead_letters;
 mod debezium;
+mod debezium_capture;
 mod exactly_once;
 mod formats;
 mod health;
