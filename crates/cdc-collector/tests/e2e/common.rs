@@ -368,6 +368,17 @@ impl Load {
                         done += 1;
                         i += 1;
                     }
+                    // The step's COMMIT reached the server but its answer was lost with
+                    // the connection (a restart): the retry of the same step finds its
+                    // rows, so it was committed. Without this the writer retried that
+                    // step for ever and the load stopped.
+                    Some(Err(e))
+                        if tolerate
+                            && e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                    {
+                        done += 1;
+                        i += 1;
+                    }
                     Some(Err(e)) if tolerate => {
                         let _ = e;
                         client = None;
