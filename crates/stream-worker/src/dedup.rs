@@ -64,27 +64,6 @@ impl Highest {
             std::cmp::Ordering::Greater => false,
         }
     }
-
-    /// This state after writing `d`.
-    fn after(&self, d: &Dedup) -> Highest {
-        if d.position == self.position {
-            let mut changes = self.changes.clone().unwrap_or_default();
-            changes.push(d.change);
-            Highest {
-                position: d.position.clone(),
-                changes: Some(changes),
-            }
-        } else {
-            Highest::first(d)
-        }
-    }
-
-    fn first(d: &Dedup) -> Highest {
-        Highest {
-            position: d.position.clone(),
-            changes: Some(vec![d.change]),
-        }
-    }
 }
 
 /// Committed and in-flight dedup state of one partition.
@@ -113,13 +92,31 @@ impl DedupState {
         self.current(&d.source).is_some_and(|h| h.covers(d))
     }
 
-    /// Records a written change in the open epoch.
-    pub fn record(&mut self, d: &Dedup) {
-        let next = match self.current(&d.source) {
-            Some(h) if d.position <= h.position => h.after(d),
-            _ => Highest::first(d),
+    /// Records a written change in the open epoch (one that is not a duplicate, so its
+    /// position is at or above the highest). Allocates nothing once the source is in the
+    /// epoch: this runs for every event written.
+    pub fn record(&mut self, d: Dedup) {
+        if let Some(h) = self.inflight.get_mut(&d.source) {
+            let changes = h.changes.get_or_insert_with(Vec::new);
+            if h.position != d.position {
+                h.position = d.position;
+                changes.clear();
+            }
+            changes.push(d.change);
+            return;
+        }
+        let mut changes = match self.committed.get(&d.source) {
+            Some(h) if h.position == d.position => h.changes.clone().unwrap_or_default(),
+            _ => Vec::new(),
         };
-        self.inflight.insert(d.source.clone(), next);
+        changes.push(d.change);
+        self.inflight.insert(
+            d.source,
+            Highest {
+                position: d.position,
+                changes: Some(changes),
+            },
+        );
     }
 
     /// The state a checkpoint commits: committed plus the open epoch.
@@ -292,10 +289,10 @@ mod tests {
         let delete = d(10, 10, Op::Delete, r#"{"id":2}"#);
         let create = d(10, 10, Op::Create, r#"{"id":102}"#);
         assert!(!s.is_duplicate(&delete));
-        s.record(&delete);
+        s.record(delete.clone());
         assert!(s.is_duplicate(&delete), "the same change again");
         assert!(!s.is_duplicate(&create), "the other half of a key change");
-        s.record(&create);
+        s.record(create.clone());
         assert!(s.is_duplicate(&create) && s.is_duplicate(&delete));
         assert!(
             s.is_duplicate(&d(9, 99, Op::Create, "{}")),
@@ -303,7 +300,7 @@ mod tests {
         );
         let later = d(11, 0, Op::Create, "{}");
         assert!(!s.is_duplicate(&later));
-        s.record(&later);
+        s.record(later);
         assert!(s.is_duplicate(&create), "now below the highest");
     }
 
@@ -311,7 +308,7 @@ mod tests {
     fn the_state_survives_the_manifest_and_an_old_manifest_never_drops_at_its_position() {
         let mut s = DedupState::default();
         let delete = d(10, 10, Op::Delete, r#"{"id":2}"#);
-        s.record(&delete);
+        s.record(delete.clone());
         let (positions, changes) = to_manifest(&s.to_commit());
         let back = from_manifest(positions.clone(), changes).unwrap();
         let again = DedupState::new(back);

@@ -290,7 +290,7 @@ impl PartitionWriter {
         let size = f.sink.size_estimate();
         self.clock.largest_file_bytes = self.clock.largest_file_bytes.max(size);
         self.source_ts.push(e.source_ts_ms);
-        if let Some(d) = &ev.dedup {
+        if let Some(d) = ev.dedup {
             self.dedup.record(d);
         }
         self.touch(offset, now_ms);
