@@ -227,6 +227,7 @@ fn pg_settings(cfg: &PipelineConfig) -> PgSettings {
         include: owned(db.table_list()),
         exclude: owned(db.exclude_table_list()),
         slot: cfg.collector.effective_slot_name(),
+        publication: cfg.collector.effective_publication_name(),
         collector: cfg.collector.name.clone(),
         snapshot: cfg.collector.snapshot_mode == SnapshotMode::Initial,
         chunk_rows: cfg.collector.snapshot_chunk_rows,

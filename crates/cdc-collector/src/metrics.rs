@@ -16,6 +16,7 @@ pub const SNAPSHOT_RUNNING: &str = "rtdp_collector_snapshot_running";
 pub const RECONNECTS: &str = "rtdp_collector_reconnects_total";
 pub const KAFKA_TXN: &str = "rtdp_collector_kafka_transaction_seconds";
 pub const BATCH_EVENTS: &str = "rtdp_collector_batch_events";
+pub const TRUNCATES: &str = "rtdp_collector_truncates_total";
 
 /// Every metric name, for the documentation test.
 pub const ALL: &[&str] = &[
@@ -30,6 +31,7 @@ pub const ALL: &[&str] = &[
     RECONNECTS,
     KAFKA_TXN,
     BATCH_EVENTS,
+    TRUNCATES,
 ];
 
 /// Handles to every collector metric.
@@ -46,6 +48,7 @@ pub struct Metrics {
     pub reconnects: IntCounterVec,
     pub kafka_txn: Histogram,
     pub batch_events: Histogram,
+    pub truncates: IntCounter,
 }
 
 impl Metrics {
@@ -95,6 +98,10 @@ impl Metrics {
                 HistogramOpts::new(BATCH_EVENTS, "Events per published batch")
                     .buckets(vec![1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0]),
             )?,
+            truncates: IntCounter::new(
+                TRUNCATES,
+                "TRUNCATEs of captured tables seen in the change log (not carried as events; the log names the table)",
+            )?,
         };
         r.register(Box::new(m.captured.clone()))?;
         r.register(Box::new(m.published.clone()))?;
@@ -107,6 +114,7 @@ impl Metrics {
         r.register(Box::new(m.reconnects.clone()))?;
         r.register(Box::new(m.kafka_txn.clone()))?;
         r.register(Box::new(m.batch_events.clone()))?;
+        r.register(Box::new(m.truncates.clone()))?;
         Ok(m)
     }
 

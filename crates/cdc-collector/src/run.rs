@@ -230,6 +230,7 @@ impl<S: ChangeSource> Runner<S> {
             if batch.snapshot {
                 self.metrics.snapshot_rows.inc_by(batch.events.len() as u64);
             }
+            self.metrics.truncates.inc_by(batch.truncated.len() as u64);
             let now = chrono::Utc::now();
             if let Some(ts) = batch.last_commit_ts_ms {
                 let lag_ms = (now.timestamp_millis() - ts).max(0);

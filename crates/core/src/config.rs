@@ -438,6 +438,9 @@ pub struct CollectorConfig {
     pub name: String,
     /// PostgreSQL replication slot; empty = `rtdp_<name>` (non-alphanumerics as `_`).
     pub slot_name: String,
+    /// PostgreSQL publication the slot streams (created for the captured tables when
+    /// missing); empty = the slot name.
+    pub publication_name: String,
     /// Compacted topic holding the positions (key = collector name).
     pub offsets_topic: String,
     /// kafka | file.
@@ -467,6 +470,7 @@ impl Default for CollectorConfig {
         Self {
             name: "rtdp-collector".into(),
             slot_name: String::new(),
+            publication_name: String::new(),
             offsets_topic: "rtdp-collector-offsets".into(),
             offset_store: OffsetStore::Kafka,
             offset_file: PathBuf::from("./state/collector-offsets.json"),
@@ -483,6 +487,14 @@ impl Default for CollectorConfig {
 }
 
 impl CollectorConfig {
+    /// The publication name: `publicationName`, or the slot name.
+    pub fn effective_publication_name(&self) -> String {
+        if !self.publication_name.trim().is_empty() {
+            return self.publication_name.trim().to_owned();
+        }
+        self.effective_slot_name()
+    }
+
     /// The replication slot name: `slotName`, or `rtdp_<name>` folded to what
     /// PostgreSQL accepts (lower-case letters, digits, `_`; at most 63 bytes).
     pub fn effective_slot_name(&self) -> String {
@@ -962,6 +974,11 @@ const KEYS: &[KeySpec] = &[
     key("database.pdb", Some("DATABASE_PDB"), Kind::Str),
     key("collector.name", Some("COLLECTOR_NAME"), Kind::Str),
     key("collector.slotName", Some("COLLECTOR_SLOT_NAME"), Kind::Str),
+    key(
+        "collector.publicationName",
+        Some("COLLECTOR_PUBLICATION_NAME"),
+        Kind::Str,
+    ),
     key(
         "collector.offsetsTopic",
         Some("COLLECTOR_OFFSETS_TOPIC"),

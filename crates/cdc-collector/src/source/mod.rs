@@ -54,6 +54,9 @@ pub struct Batch {
     pub transactions: u64,
     /// A snapshot chunk rather than streamed changes.
     pub snapshot: bool,
+    /// Tables truncated in the batch's transactions (TRUNCATE is not carried as
+    /// events; the loop counts them in `rtdp_collector_truncates_total`).
+    pub truncated: Vec<String>,
 }
 
 impl Batch {

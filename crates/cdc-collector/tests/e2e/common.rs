@@ -218,6 +218,7 @@ impl Chain {
             include: vec!["*".into()],
             exclude: vec![],
             slot: String::new(),
+            publication: String::new(),
             collector: self.name.clone(),
             snapshot: true,
             chunk_rows: 1000,

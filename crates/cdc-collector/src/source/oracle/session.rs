@@ -625,6 +625,7 @@ impl OracleSource {
             last_commit_ts_ms: None,
             transactions: 0,
             snapshot: true,
+            truncated: Vec::new(),
         })
     }
 
@@ -697,6 +698,7 @@ impl OracleSource {
             last_commit_ts_ms: last_ts,
             transactions,
             snapshot: false,
+            truncated: Vec::new(),
         })
     }
 }

@@ -1,42 +1,54 @@
-//! The PostgreSQL source: logical decoding through the wal2json output plugin, polled
-//! over SQL (`pg_logical_slot_peek_changes`, then `pg_replication_slot_advance` once
-//! Kafka has the batch).
+//! The PostgreSQL source: logical replication with the built-in `pgoutput` plugin over
+//! the streaming replication protocol, and an initial snapshot that meets the stream
+//! exactly.
 //!
-//! ## Why SQL polling of a wal2json slot, not pgoutput over the replication protocol
-//! - The slot's confirmed position must move only after the Kafka commit. With peek +
-//!   advance that is one explicit SQL call at exactly that point; nothing is consumed
-//!   by reading. (Over the replication protocol the same needs careful standby-status
-//!   feedback, and a crash between receiving and confirming is the subtle case.)
-//! - The Rust PostgreSQL client (tokio-postgres) has no replication-protocol support
-//!   (no `replication=database` connections, no CopyBoth); a hand-written protocol
-//!   client would be a large surface to get right.
-//! - wal2json ships with the cloud services (RDS, Aurora, Cloud SQL, Azure) and Debian
-//!   (`postgresql-15-wal2json`); its output is JSON with column names and types.
+//! The parts:
+//! - [`conn`]: the replication connection (slot creation with an exported snapshot,
+//!   `START_REPLICATION`, status updates) — and why it is a client of our own;
+//! - [`pgoutput`]: the protocol's messages, decoded without a database;
+//! - [`stream`]: messages → events ([`stream::Assembler`], pure, tested without a
+//!   server) and the reader thread that decodes ahead while Kafka commits;
+//! - [`types`]: PostgreSQL types and text values → our column types and JSON values;
+//! - [`visibility`]: which transactions a resumed snapshot saw;
+//! - this module: prerequisites (wal_level, rights, replica identity, the
+//!   publication), the slot, the snapshot reader and the [`ChangeSource`] glue.
 //!
-//! Costs, written down: each poll re-decodes from the slot's restart LSN, which
-//! `pg_replication_slot_advance` moves only to the last `xl_running_xacts` record (every
-//! 15 s, and at checkpoints) — so while a backlog drains, every poll decodes it from its
-//! start again (skipping what was published), and a long-open transaction elsewhere holds
-//! it back further. Big batches (`collector.maxBatchChanges`) keep the number of polls
-//! small; docs/BENCHMARKS.md has the numbers. Latency is one poll interval when idle. Whole transactions are returned (wal2json
-//! checks `upto_nchanges` only at commits), so a batch never splits a transaction.
+//! ## Why pgoutput
+//! It is built into every PostgreSQL since 10 and always allowed as an output plugin;
+//! since 15.19 / 16.15 / 17.11 / 18.6 the server refuses plugins not listed in
+//! `output_plugin_libraries`, and managed services rarely let users change that. Its
+//! text form keeps every value PostgreSQL prints (`NaN`, `±Infinity`, arrays).
 //!
-//! ## Snapshot without an exported snapshot
-//! The slot is created first; a REPEATABLE READ transaction then reads the tables, and
-//! [`visibility`] drops from the stream exactly the transactions that snapshot saw. See
-//! that module. A crash during the snapshot re-reads the table that was being read
-//! (its rows already published come again as `op: r`); finished tables are not re-read.
+//! ## Positions and confirmation
+//! An event's position is (commit LSN of its transaction — the start of its commit
+//! record, from Begin — and its index in the transaction). The checkpoint stored with
+//! every Kafka transaction ([`Checkpoint`]) holds the commit *end* of the last whole
+//! transaction in Kafka (`lsn`) and, when a big transaction was split across Kafka
+//! transactions, how far into it Kafka has it (`partial`). The flush position reported
+//! to the server is exactly `lsn` of the last checkpoint Kafka committed: never earlier
+//! (the slot would hold WAL for nothing), never later (a crash would lose changes). A
+//! restart streams from the slot's confirmed position and drops what is at or before
+//! the stored one. While the captured tables are idle and the server writes other WAL,
+//! the reader hands out the keepalive's WAL end as a position; it is stored in Kafka
+//! like any checkpoint and then confirmed, so an idle source does not hold WAL for ever.
 //!
-//! ## Positions
-//! An event's position is (commit LSN of its transaction, index in the transaction),
-//! commit LSN being the end of the commit record — what the slot is advanced to. Snapshot
-//! rows carry the slot's consistent point and a row counter; every streamed commit is
-//! after it. The checkpoint (stored with every Kafka transaction) is [`Checkpoint`].
+//! ## Snapshot
+//! On first start the slot is created on a replication connection with
+//! `EXPORT_SNAPSHOT`; the snapshot session imports that snapshot
+//! (`SET TRANSACTION SNAPSHOT`), so it sees exactly the transactions committed before
+//! the slot's consistent point, and the stream starts at that point. Snapshot rows carry
+//! the commit position *consistent point − 1* (a transaction whose commit record starts
+//! exactly at the consistent point is streamed, and must sort after them). A crash during
+//! the snapshot cannot reuse the exported snapshot: the table being read is read again
+//! under a new REPEATABLE READ snapshot, and [`visibility`] drops from the stream exactly
+//! the transactions that snapshot saw. Finished tables are not re-read.
 
+pub mod conn;
+pub mod pgoutput;
+pub mod stream;
 pub mod types;
 pub mod verify;
 pub mod visibility;
-pub mod wal2json;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -48,11 +60,14 @@ use rtdp_core::secret::Secret;
 use rtdp_core::status::SnapshotProgress;
 use serde::{Deserialize, Serialize};
 
+use self::conn::{ConnParams, PgError, ReplConn};
+use self::stream::{
+    Assembler, AssemblerSettings, Catalog, Described, Item, Out, Reader, ReaderSettings,
+};
 use self::types::{column_for, text_to_json, PgKind};
 use self::visibility::SnapshotXids;
-use self::wal2json::{format_lsn, parse_lsn, timestamp_ms};
 use super::tables::{self, TableName};
-use super::{Batch, ChangeSource, OutEvent, Positions, SourceError};
+use super::{Batch, ChangeSource, Positions, SourceError};
 use crate::event::{build, Origin, TableShape};
 
 /// What the PostgreSQL source needs from the configuration.
@@ -69,24 +84,42 @@ pub struct PgSettings {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub slot: String,
+    /// `collector.publicationName`: the publication the slot streams (created for the
+    /// captured tables when missing).
+    pub publication: String,
     pub collector: String,
     pub snapshot: bool,
     pub chunk_rows: u64,
+    /// Changes per Kafka transaction at most; also how many decoded changes may wait
+    /// for the publisher (the reader's memory bound).
     pub max_batch_changes: u64,
 }
 
 /// The position stored with every Kafka transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Commit LSN of the last transaction published (during a snapshot: the slot's
-    /// consistent point). Streaming resumes strictly after it.
+    /// Commit end LSN of the last whole transaction published (during a snapshot: the
+    /// slot's consistent point; when idle: a keepalive's WAL end). Streaming resumes
+    /// strictly after it.
     pub lsn: String,
+    /// A transaction split across Kafka transactions: how far Kafka has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
     /// Set while the initial snapshot runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapState>,
     /// Set after a snapshot until the stream has passed every commit it saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+}
+
+/// A transaction partly in Kafka.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    /// Its commit LSN (start of the commit record).
+    pub commit: String,
+    /// The index of its first event not in Kafka.
+    pub next_index: u64,
 }
 
 /// Progress of the initial snapshot.
@@ -122,12 +155,11 @@ impl Filter {
     }
 }
 
-#[derive(Debug)]
-struct TableMeta {
-    shape: TableShape,
-    kinds: Vec<PgKind>,
-    types: Vec<String>,
-    by_name: HashMap<String, usize>,
+/// A captured table's columns and how their text is read.
+#[derive(Debug, Clone)]
+pub struct TableMeta {
+    pub shape: TableShape,
+    pub kinds: Vec<PgKind>,
 }
 
 struct SnapReader {
@@ -140,73 +172,110 @@ struct SnapReader {
     estimate: Option<u64>,
 }
 
-/// PostgreSQL through wal2json; see the module docs.
+/// PostgreSQL through pgoutput; see the module docs.
 pub struct PostgresSource {
     s: PgSettings,
     client: Option<Client>,
     snap: Option<SnapReader>,
+    /// The connection that created the slot, kept idle until the snapshot session has
+    /// imported its exported snapshot (named here).
+    export: Option<(ReplConn, String)>,
+    reader: Option<Reader>,
     tables: HashMap<String, TableMeta>,
     captured: Vec<TableName>,
     checkpoint: Option<Checkpoint>,
     resume_after: u64,
     confirmed: u64,
-    add_tables: String,
     warned: HashSet<String>,
     progress: Option<SnapshotProgress>,
-    /// Whether wal2json knows `numeric-data-types-as-string` (2.6+); found out on the
-    /// first poll.
-    numbers_as_string: bool,
+}
+
+/// Parses `X/Y` (hex) into a 64-bit LSN.
+pub fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.trim().split_once('/')?;
+    let hi = u64::from_str_radix(hi, 16).ok()?;
+    let lo = u64::from_str_radix(lo, 16).ok()?;
+    (hi <= u32::MAX as u64 && lo <= u32::MAX as u64).then_some(hi << 32 | lo)
+}
+
+/// Formats an LSN as PostgreSQL does (`16/B374D848`).
+pub fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
 }
 
 fn q_lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    conn::quote_literal(s)
 }
 
 fn q_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    conn::quote_ident(s)
 }
 
-/// `schema.table` escaped for wal2json's `add-tables`.
-fn w2j_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, ',' | '.' | '*' | ' ' | '\'' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
+/// Classifies a server error: bad credentials, a missing database or object and missing
+/// rights are fatal (retrying cannot fix them); everything else is retried.
+fn classify(what: &str, code: Option<&str>, msg: String) -> SourceError {
+    let Some(code) = code else {
+        return SourceError::transient(format!("{what}: {msg}"));
+    };
+    let msg = format!("{what}: {msg}");
+    if code.starts_with("28") {
+        return SourceError::fatal(format!(
+            "{msg}. Check DATABASE_USERNAME / DATABASE_PASSWORD and pg_hba.conf"
+        ));
     }
-    out
-}
-
-/// Classifies a client error: bad credentials, a missing database and missing rights
-/// are fatal (retrying cannot fix them); everything else is retried.
-fn pg_err(what: &str, e: &postgres::Error) -> SourceError {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        let msg = format!("{what}: {} (SQLSTATE {code})", db.message());
-        if code.starts_with("28") {
-            return SourceError::fatal(format!(
-                "{msg}. Check DATABASE_USERNAME / DATABASE_PASSWORD and pg_hba.conf"
-            ));
-        }
-        if code == "3D000" {
-            return SourceError::fatal(format!("{msg}. Check DATABASE_NAME"));
-        }
-        if code == "42501" {
-            return SourceError::fatal(msg);
-        }
-        if code == "55000" {
-            // Object not in prerequisite state: an invalidated ("lost") slot, wal_level
-            // lowered, a physical slot of that name. Retrying cannot fix these.
-            return SourceError::fatal(format!(
-                "{msg}. If the replication slot was invalidated (pg_replication_slots.wal_status = \
-                 'lost', e.g. by max_slot_wal_keep_size), the changes it held are gone: start over \
-                 with a new snapshot by giving the collector a new collector.name (COLLECTOR_NAME)"
-            ));
-        }
+    if code == "3D000" {
+        return SourceError::fatal(format!("{msg}. Check DATABASE_NAME"));
+    }
+    if code == "42501" {
+        return SourceError::fatal(msg);
+    }
+    if code == "42704" && msg.contains("publication") {
+        return SourceError::fatal(format!(
+            "{msg}. The publication the slot streams is gone, or did not exist yet when the \
+             changes being decoded were written (pgoutput reads it as of each change). Fix: \
+             create it again (see docs/POSTGRESQL.md, \"Publication\"); if the slot's changes \
+             predate it, start over with a new snapshot by giving the collector a new \
+             collector.name (COLLECTOR_NAME)"
+        ));
+    }
+    if code == "55000" {
+        // Object not in prerequisite state: an invalidated ("lost") slot, wal_level
+        // lowered, a physical slot of that name. Retrying cannot fix these.
+        return SourceError::fatal(format!(
+            "{msg}. If the replication slot was invalidated (pg_replication_slots.wal_status = \
+             'lost', e.g. by max_slot_wal_keep_size), the changes it held are gone: start over \
+             with a new snapshot by giving the collector a new collector.name (COLLECTOR_NAME)"
+        ));
+    }
+    if code == "55006" {
+        // The slot is active for another process (a collector that has not noticed it
+        // died yet, or another reader): it frees up, so retry.
         return SourceError::transient(msg);
     }
-    SourceError::transient(format!("{what}: {e}"))
+    if code == "53400" || (code == "53000" && msg.contains("replication slot")) {
+        return SourceError::fatal(format!(
+            "{msg}. Fix: raise max_replication_slots (and max_wal_senders) and restart \
+             PostgreSQL, or drop unused slots"
+        ));
+    }
+    SourceError::transient(msg)
+}
+
+fn pg_err(what: &str, e: &postgres::Error) -> SourceError {
+    match e.as_db_error() {
+        Some(db) => classify(
+            what,
+            Some(db.code().code()),
+            format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        ),
+        None => SourceError::transient(format!("{what}: {e}")),
+    }
+}
+
+/// A replication-connection error, classified like [`pg_err`].
+fn repl_err(what: &str, e: PgError) -> SourceError {
+    let code = e.code().map(str::to_owned);
+    classify(what, code.as_deref(), e.to_string())
 }
 
 fn rows(msgs: Vec<SimpleQueryMessage>) -> Vec<postgres::SimpleQueryRow> {
@@ -228,16 +297,27 @@ impl PostgresSource {
             s,
             client: None,
             snap: None,
+            export: None,
+            reader: None,
             tables: HashMap::new(),
             captured: Vec::new(),
             checkpoint: None,
             resume_after: 0,
             confirmed: 0,
-            add_tables: String::new(),
             warned: HashSet::new(),
             progress: None,
-            numbers_as_string: true,
         }
+    }
+
+    fn application_name(&self) -> String {
+        format!("rtdp-collector:{}", self.s.collector)
+    }
+
+    fn where_(&self) -> String {
+        format!(
+            "PostgreSQL at {}:{} (database {:?}, user {:?})",
+            self.s.host, self.s.port, self.s.dbname, self.s.user
+        )
     }
 
     fn connect(&self) -> Result<Client, SourceError> {
@@ -247,31 +327,43 @@ impl PostgresSource {
             .user(&self.s.user)
             .password(self.s.password.expose())
             .dbname(&self.s.dbname)
-            .application_name(&format!("rtdp-collector:{}", self.s.collector))
+            .application_name(&self.application_name())
             .connect_timeout(Duration::from_secs(10))
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30));
-        let mut client = c.connect(NoTls).map_err(|e| {
-            pg_err(
-                &format!(
-                    "connecting to PostgreSQL at {}:{} (database {:?}, user {:?})",
-                    self.s.host, self.s.port, self.s.dbname, self.s.user
-                ),
-                &e,
-            )
-        })?;
+        let mut client = c
+            .connect(NoTls)
+            .map_err(|e| pg_err(&format!("connecting to {}", self.where_()), &e))?;
+        let settings: Vec<String> = conn::SESSION_SETTINGS
+            .iter()
+            .map(|(k, v)| format!("SET {k} = {}", q_lit(v)))
+            .collect();
         client
-            .batch_execute(
-                "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
-                 SET bytea_output = 'hex'; SET IntervalStyle = 'iso_8601'",
-            )
+            .batch_execute(&settings.join("; "))
             .map_err(|e| pg_err("setting up the session", &e))?;
-        // Every peek and advance makes the server log "starting logical decoding for
-        // slot …" at LOG level (three lines per poll). A superuser, or a role granted
-        // `GRANT SET ON PARAMETER log_min_messages` (PostgreSQL 15+), can keep this
-        // session's LOG lines out of the server log; for others this fails harmlessly.
-        let _ = client.batch_execute("SET log_min_messages = warning");
         Ok(client)
+    }
+
+    /// A replication connection (`replication=database`).
+    fn connect_replication(&self) -> Result<ReplConn, SourceError> {
+        let app = self.application_name();
+        ReplConn::connect(
+            &ConnParams {
+                host: &self.s.host,
+                port: self.s.port,
+                user: &self.s.user,
+                password: self.s.password.expose(),
+                dbname: &self.s.dbname,
+                application_name: &app,
+            },
+            Duration::from_secs(10),
+        )
+        .map_err(|e| {
+            repl_err(
+                &format!("opening a replication connection to {}", self.where_()),
+                e,
+            )
+        })
     }
 
     fn main(&mut self) -> Result<&mut Client, SourceError> {
@@ -297,7 +389,8 @@ impl PostgresSource {
             return Err(SourceError::fatal(format!(
                 "PostgreSQL has wal_level = {level}; change capture needs logical. Fix: run \
                  `ALTER SYSTEM SET wal_level = logical;` as a superuser (or set wal_level = logical \
-                 in postgresql.conf), make sure max_replication_slots >= 1, then restart PostgreSQL"
+                 in postgresql.conf), make sure max_replication_slots >= 1 and max_wal_senders >= 1, \
+                 then restart PostgreSQL"
             )));
         }
         let r = self.query(
@@ -377,11 +470,12 @@ impl PostgresSource {
                     q_ident(&t.table)
                 );
                 if meta.shape.key.is_empty() {
-                    // wal2json drops their updates and deletes altogether ("no tuple
-                    // identifier"): capturing them would silently diverge.
+                    // In a publication that publishes updates, such a table refuses
+                    // UPDATE and DELETE on the database itself ("does not have a replica
+                    // identity"): never put one there.
                     keyless.push(fix);
                 } else {
-                    tracing::warn!(table = %t, fix = %fix, "captured table lacks REPLICA IDENTITY FULL: updates and deletes carry only the key columns as `before`, and unchanged large (TOASTed) values are missing from `after`");
+                    tracing::warn!(table = %t, fix = %fix, "captured table lacks REPLICA IDENTITY FULL: updates and deletes carry only the key columns as `before`, and a large (TOASTed) value an update leaves unchanged is not sent, so that column is missing from the update's `after` (docs/POSTGRESQL.md, \"TOAST\")");
                 }
             }
             self.tables.insert(t.to_string(), meta);
@@ -389,17 +483,13 @@ impl PostgresSource {
         if !keyless.is_empty() {
             return Err(SourceError::fatal(format!(
                 "{} captured table(s) have neither a primary key nor REPLICA IDENTITY FULL, so \
-                 their updates and deletes cannot be captured (wal2json drops them). Fix: {} \
-                 — or leave those tables out with DATABASE_EXCLUDE_TABLES",
+                 their updates and deletes cannot be captured (and, once they are in a publication, \
+                 PostgreSQL refuses UPDATE and DELETE on them). Fix: {} — or leave those tables \
+                 out with DATABASE_EXCLUDE_TABLES",
                 keyless.len(),
                 keyless.join(" ")
             )));
         }
-        self.add_tables = captured
-            .iter()
-            .map(|t| format!("{}.{}", w2j_escape(&t.schema), w2j_escape(&t.table)))
-            .collect::<Vec<_>>()
-            .join(",");
         tracing::info!(tables = captured.len(), "captured tables resolved");
         self.captured = captured;
         Ok(())
@@ -419,7 +509,6 @@ impl PostgresSource {
         )?;
         let mut columns = Vec::new();
         let mut kinds = Vec::new();
-        let mut types = Vec::new();
         let mut keys: Vec<(u32, usize)> = Vec::new();
         for (i, row) in r.iter().enumerate() {
             let key_pos = row.get(3).and_then(|k| k.parse::<u32>().ok());
@@ -432,16 +521,10 @@ impl PostgresSource {
             if let Some(p) = key_pos {
                 keys.push((p, i));
             }
-            types.push(col(row, 1).to_owned());
             columns.push(c);
             kinds.push(k);
         }
         keys.sort();
-        let by_name = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
         Ok(TableMeta {
             shape: TableShape {
                 schema: t.schema.clone(),
@@ -451,75 +534,153 @@ impl PostgresSource {
                 key_unknown: false,
             },
             kinds,
-            types,
-            by_name,
         })
     }
 
-    fn slot_state(&mut self) -> Result<Option<(String, u64)>, SourceError> {
+    /// The publication the slot streams: created for the captured tables when missing;
+    /// an existing one must publish inserts, updates and deletes of every captured
+    /// table (missing tables are added when the user may).
+    fn ensure_publication(&mut self) -> Result<(), SourceError> {
+        let name = self.s.publication.clone();
+        let tables: Vec<String> = self
+            .captured
+            .iter()
+            .map(|t| format!("{}.{}", q_ident(&t.schema), q_ident(&t.table)))
+            .collect();
+        let r = self.query(
+            "reading the publication",
+            &format!(
+                "SELECT pubinsert AND pubupdate AND pubdelete, puballtables FROM pg_publication \
+                 WHERE pubname = {}",
+                q_lit(&name)
+            ),
+        )?;
+        let Some(row) = r.first() else {
+            let create = format!(
+                "CREATE PUBLICATION {} FOR TABLE {} WITH (publish = 'insert, update, delete, truncate');",
+                q_ident(&name),
+                tables.join(", ")
+            );
+            return match self.main()?.batch_execute(&create) {
+                Ok(()) => {
+                    tracing::info!(publication = %name, tables = tables.len(), "publication created for the captured tables");
+                    Ok(())
+                }
+                Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42501") => {
+                    Err(SourceError::fatal(format!(
+                        "publication {name:?} does not exist and user {:?} may not create it ({}). \
+                         Fix: as the tables' owner or a superuser run `{create}` (docs/POSTGRESQL.md, \
+                         \"Publication\"), or name an existing publication in collector.publicationName \
+                         (COLLECTOR_PUBLICATION_NAME)",
+                        self.s.user,
+                        e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default()
+                    )))
+                }
+                Err(e) => Err(pg_err("creating the publication", &e)),
+            };
+        };
+        if col(row, 0) != "t" {
+            return Err(SourceError::fatal(format!(
+                "publication {name:?} does not publish inserts, updates and deletes. Fix: \
+                 `ALTER PUBLICATION {} SET (publish = 'insert, update, delete, truncate');`",
+                q_ident(&name)
+            )));
+        }
+        if col(row, 1) == "t" {
+            return Ok(());
+        }
+        let r = self.query(
+            "reading the publication's tables",
+            &format!(
+                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = {}",
+                q_lit(&name)
+            ),
+        )?;
+        let have: HashSet<(String, String)> = r
+            .iter()
+            .map(|r| (col(r, 0).to_owned(), col(r, 1).to_owned()))
+            .collect();
+        let missing: Vec<String> = self
+            .captured
+            .iter()
+            .filter(|t| !have.contains(&(t.schema.clone(), t.table.clone())))
+            .map(|t| format!("{}.{}", q_ident(&t.schema), q_ident(&t.table)))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let alter = format!(
+            "ALTER PUBLICATION {} ADD TABLE {};",
+            q_ident(&name),
+            missing.join(", ")
+        );
+        match self.main()?.batch_execute(&alter) {
+            Ok(()) => {
+                tracing::warn!(publication = %name, added = missing.len(), "captured tables were missing from the publication and were added; their changes from before this are not streamed");
+                Ok(())
+            }
+            Err(e) => Err(SourceError::fatal(format!(
+                "publication {name:?} lacks {} captured table(s) and adding them failed ({}). Fix: as \
+                 the tables' owner or a superuser run `{alter}`",
+                missing.len(),
+                e.as_db_error()
+                    .map(|d| d.message().to_owned())
+                    .unwrap_or_else(|| e.to_string())
+            ))),
+        }
+    }
+
+    fn slot_state(&mut self) -> Result<Option<u64>, SourceError> {
         let slot = q_lit(&self.s.slot);
         let r = self.query(
             "reading the replication slot",
             &format!(
-                "SELECT plugin, coalesce(confirmed_flush_lsn::text, '0/0'), database \
+                "SELECT plugin, coalesce(confirmed_flush_lsn::text, '0/0'), database, slot_type \
                  FROM pg_replication_slots WHERE slot_name = {slot}"
             ),
         )?;
         let Some(row) = r.first() else {
             return Ok(None);
         };
-        if col(row, 2) != self.s.dbname {
+        if col(row, 3) != "logical" || col(row, 2) != self.s.dbname {
             return Err(SourceError::fatal(format!(
-                "replication slot {:?} belongs to database {:?}, not {:?}: set collector.slotName \
-                 (COLLECTOR_SLOT_NAME) to a slot of this database, or another collector.name",
+                "replication slot {:?} is a {} slot of database {:?}, not a logical slot of {:?}: set \
+                 collector.slotName (COLLECTOR_SLOT_NAME) to a slot of this database, or another \
+                 collector.name",
                 self.s.slot,
+                col(row, 3),
                 col(row, 2),
                 self.s.dbname
             )));
         }
-        if col(row, 0) != "wal2json" {
+        if col(row, 0) != "pgoutput" {
             return Err(SourceError::fatal(format!(
-                "replication slot {:?} uses the output plugin {:?}; rtdp reads wal2json. Use another \
-                 collector.slotName, or drop the slot if nothing else uses it: SELECT pg_drop_replication_slot({});",
+                "replication slot {:?} uses the output plugin {:?}; rtdp reads pgoutput. A slot made \
+                 by an rtdp before 0.2 (wal2json) cannot be read on: give the collector a new \
+                 collector.name (COLLECTOR_NAME) to start over with a new slot and snapshot, then \
+                 drop the old slot: SELECT pg_drop_replication_slot({});",
                 self.s.slot,
                 col(row, 0),
                 q_lit(&self.s.slot)
             )));
         }
-        Ok(Some((
-            col(row, 0).to_owned(),
-            parse_lsn(col(row, 1)).unwrap_or(0),
-        )))
+        Ok(Some(parse_lsn(col(row, 1)).unwrap_or(0)))
     }
 
-    fn create_slot(&mut self) -> Result<u64, SourceError> {
-        let slot = q_lit(&self.s.slot);
-        let r = self
-            .main()?
-            .simple_query(&format!(
-                "SELECT lsn::text FROM pg_create_logical_replication_slot({slot}, 'wal2json')"
-            ))
-            .map_err(|e| {
-                let text = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
-                if text.contains("wal2json") {
-                    SourceError::fatal(format!(
-                        "creating replication slot: {text}. Fix: install the wal2json output plugin \
-                         on the database server (Debian/Ubuntu: apt install postgresql-15-wal2json; \
-                         RDS/Aurora/Cloud SQL/Azure have it built in)"
-                    ))
-                } else if text.contains("max_replication_slots") || text.contains("all replication slots are in use") {
-                    SourceError::fatal(format!("creating replication slot: {text}. Fix: raise max_replication_slots and restart PostgreSQL, or drop unused slots"))
-                } else {
-                    pg_err("creating the replication slot", &e)
-                }
-            })?;
-        let lsn = rows(r)
-            .first()
-            .and_then(|r| parse_lsn(col(r, 0)))
-            .ok_or_else(|| {
-                SourceError::transient("creating the replication slot returned no LSN")
-            })?;
+    /// Creates the slot; with `export`, keeps the creating connection and its exported
+    /// snapshot for the initial snapshot.
+    fn create_slot(&mut self, export: bool) -> Result<u64, SourceError> {
+        let mut conn = self.connect_replication()?;
+        let (lsn, snapshot) = conn.create_slot(&self.s.slot).map_err(|e| {
+            let what = format!("creating replication slot {:?}", self.s.slot);
+            repl_err(&what, e)
+        })?;
         tracing::info!(slot = %self.s.slot, lsn = %format_lsn(lsn), "replication slot created");
+        if export {
+            self.export = Some((conn, snapshot));
+        } else {
+            conn.terminate();
+        }
         Ok(lsn)
     }
 
@@ -529,20 +690,6 @@ impl PostgresSource {
             "dropping the stale replication slot",
             &format!("SELECT pg_drop_replication_slot({slot})"),
         )?;
-        Ok(())
-    }
-
-    fn advance(&mut self, lsn: u64) -> Result<(), SourceError> {
-        if lsn <= self.confirmed {
-            return Ok(());
-        }
-        let slot = q_lit(&self.s.slot);
-        let target = q_lit(&format_lsn(lsn));
-        self.query(
-            "advancing the replication slot",
-            &format!("SELECT pg_replication_slot_advance({slot}, {target}::pg_lsn)"),
-        )?;
-        self.confirmed = lsn;
         Ok(())
     }
 
@@ -556,6 +703,7 @@ impl PostgresSource {
             .checkpoint
             .as_mut()
             .ok_or_else(|| SourceError::transient("no checkpoint"))?;
+        let consistent = parse_lsn(&cp.lsn).unwrap_or(0);
         let st = cp
             .snapshot
             .as_mut()
@@ -570,20 +718,33 @@ impl PostgresSource {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .map_err(|e| pg_err("starting the snapshot transaction", &e))?;
+        let until = match self.export.take() {
+            Some((mut exporter, name)) => {
+                // The slot's own snapshot: exactly what committed before its consistent
+                // point, where the stream starts.
+                client
+                    .batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", q_lit(&name)))
+                    .map_err(|e| pg_err("importing the slot's exported snapshot", &e))?;
+                exporter.terminate();
+                consistent
+            }
+            None => {
+                let until = rows(
+                    client
+                        .simple_query("SELECT pg_current_wal_insert_lsn()::text")
+                        .map_err(|e| pg_err("reading the WAL position", &e))?,
+                );
+                until
+                    .first()
+                    .and_then(|r| parse_lsn(col(r, 0)))
+                    .unwrap_or(u64::MAX)
+            }
+        };
         let snap_text = rows(
             client
                 .simple_query("SELECT pg_current_snapshot()::text")
                 .map_err(|e| pg_err("taking the snapshot", &e))?,
         );
-        let until = rows(
-            client
-                .simple_query("SELECT pg_current_wal_insert_lsn()::text")
-                .map_err(|e| pg_err("reading the WAL position", &e))?,
-        );
-        let until = until
-            .first()
-            .and_then(|r| parse_lsn(col(r, 0)))
-            .unwrap_or(u64::MAX);
         let xids = snap_text
             .first()
             .and_then(|r| SnapshotXids::parse(col(r, 0), until))
@@ -616,6 +777,7 @@ impl PostgresSource {
             tables = remaining.len(),
             estimated_rows = estimate,
             snapshot = snap_id,
+            exported = snap_id == 0 && until == consistent,
             "initial snapshot starting"
         );
         self.snap = Some(SnapReader {
@@ -697,6 +859,9 @@ impl PostgresSource {
             .get(&table)
             .ok_or_else(|| SourceError::transient(format!("no metadata for {table}")))?;
         let now = now_ms();
+        // One below the consistent point: a transaction whose commit record starts
+        // exactly there is streamed and must sort after every snapshot row.
+        let position = c_lsn.saturating_sub(1);
         let source = Source {
             connector: "postgresql".into(),
             name: collector.clone(),
@@ -704,10 +869,10 @@ impl PostgresSource {
             ts_ms: now,
             snapshot: true,
             lsn: Some(c_lsn),
-            commit_lsn: Some(c_lsn),
+            commit_lsn: Some(position),
             ..Default::default()
         };
-        let commit = c_lsn.to_string();
+        let commit = position.to_string();
         let origin = Origin {
             collector: &collector,
             source: &source,
@@ -760,9 +925,8 @@ impl PostgresSource {
         Ok(Batch {
             events,
             checkpoint: Some(serde_json::to_value(&*cp).unwrap_or_default()),
-            last_commit_ts_ms: None,
-            transactions: 0,
             snapshot: true,
+            ..Batch::default()
         })
     }
 
@@ -770,273 +934,193 @@ impl PostgresSource {
     // Streaming
     // ----------------------------------------------------------------------------------
 
-    fn peek(&mut self) -> Result<Vec<postgres::SimpleQueryRow>, SourceError> {
-        let sql = format!(
-            "SELECT lsn::text, data FROM pg_logical_slot_peek_changes({}, NULL, {}, \
-             'format-version', '2', 'include-xids', '1', 'include-timestamp', '1', \
-             'include-typmod', '1', 'include-lsn', '1', 'include-pk', '0', {}'add-tables', {})",
-            q_lit(&self.s.slot),
-            self.s.max_batch_changes,
-            if self.numbers_as_string {
-                "'numeric-data-types-as-string', '1', "
-            } else {
-                ""
-            },
-            q_lit(&self.add_tables)
-        );
-        let c = self.main()?;
-        match c.simple_query(&sql) {
-            Ok(m) => Ok(rows(m)),
-            Err(e)
-                if self.numbers_as_string
-                    && e.as_db_error()
-                        .is_some_and(|d| d.message().contains("numeric-data-types-as-string")) =>
-            {
-                tracing::warn!("this wal2json (before 2.6) has no numeric-data-types-as-string: NaN and \
-                    ±Infinity in float and numeric columns arrive as null; upgrade wal2json to keep them");
-                self.numbers_as_string = false;
-                self.peek()
-            }
-            Err(e) => Err(pg_err("reading changes from the replication slot", &e)),
-        }
-    }
-
-    fn poll(&mut self) -> Result<Batch, SourceError> {
-        let fetched = self.peek()?;
-        let mut batch = Batch::default();
-        let mut tx_start = 0usize;
-        let mut last_commit = None;
-        for i in 0..fetched.len() {
-            let data = col(&fetched[i], 1);
-            // Cheap look at the action before parsing the row.
-            let action = data
-                .find("\"action\":\"")
-                .and_then(|p| data.as_bytes().get(p + 10))
-                .copied();
-            match action {
-                Some(b'B') => tx_start = i,
-                Some(b'C') => {
-                    let commit_lsn = parse_lsn(col(&fetched[i], 0)).ok_or_else(|| {
-                        SourceError::transient("wal2json commit row without an LSN")
-                    })?;
-                    batch.transactions += 1;
-                    last_commit = Some(commit_lsn);
-                    if commit_lsn <= self.resume_after {
-                        continue; // already in Kafka
-                    }
-                    let head: wal2json::Row<'_> = serde_json::from_str(data).map_err(|e| {
-                        SourceError::transient(format!("wal2json commit row unreadable: {e}"))
-                    })?;
-                    let ts = head
-                        .timestamp
-                        .as_deref()
-                        .and_then(timestamp_ms)
-                        .unwrap_or(0);
-                    let xid = head.xid.unwrap_or(0);
-                    self.build_tx(
-                        &fetched[tx_start + 1..i],
-                        commit_lsn,
-                        xid,
-                        ts,
-                        &mut batch.events,
-                    )?;
-                    batch.last_commit_ts_ms = Some(ts);
-                }
-                _ => {}
-            }
-        }
-        if let Some(lsn) = last_commit {
-            if lsn > self.resume_after {
-                self.resume_after = lsn;
-                let cp = self.checkpoint.get_or_insert_with(|| Checkpoint {
-                    lsn: String::new(),
-                    snapshot: None,
-                    filter: None,
-                });
-                cp.lsn = format_lsn(lsn);
-                if cp.filter.as_ref().is_some_and(|f| lsn > f.until) {
-                    tracing::info!("stream passed the snapshot's last commit; no more filtering");
-                    cp.filter = None;
-                }
-                batch.checkpoint = Some(serde_json::to_value(&*cp).unwrap_or_default());
-            }
-        }
-        Ok(batch)
-    }
-
-    fn build_tx(
-        &mut self,
-        changes: &[postgres::SimpleQueryRow],
-        commit_lsn: u64,
-        xid: u64,
-        ts: i64,
-        out: &mut Vec<OutEvent>,
-    ) -> Result<(), SourceError> {
-        let now = now_ms();
-        let commit = commit_lsn.to_string();
-        let mut index = 0u64;
-        let filter = self.checkpoint.as_ref().and_then(|c| c.filter.clone());
-        // One source block per transaction; only the change's own LSN differs.
-        let mut source = Source {
-            connector: "postgresql".into(),
-            name: self.s.collector.clone(),
-            db: Some(self.s.dbname.clone()),
-            ts_ms: ts,
-            snapshot: false,
-            commit_lsn: Some(commit_lsn),
-            tx_id: Some(xid.to_string()),
-            ..Default::default()
-        };
-        for r in changes {
-            let lsn = parse_lsn(col(r, 0)).unwrap_or(0);
-            let row: wal2json::Row<'_> = serde_json::from_str(col(r, 1)).map_err(|e| {
-                SourceError::transient(format!("wal2json row at LSN {} unreadable: {e}", col(r, 0)))
+    /// Opens the replication stream from the stored position and starts the reader.
+    fn start_stream(&mut self) -> Result<(), SourceError> {
+        let mut conn = self.connect_replication()?;
+        conn.start_replication(&self.s.slot, self.resume_after, &self.s.publication)
+            .map_err(|e| {
+                let what = format!(
+                    "starting replication from slot {:?} (publication {:?})",
+                    self.s.slot, self.s.publication
+                );
+                repl_err(&what, e)
             })?;
-            let name = format!(
-                "{}.{}",
-                row.schema.as_deref().unwrap_or(""),
-                row.table.as_deref().unwrap_or("")
-            );
-            let op = match row.action.as_ref() {
-                "I" => Op::Create,
-                "U" => Op::Update,
-                "D" => Op::Delete,
-                "T" => {
-                    tracing::warn!(
-                        table = %name,
-                        "TRUNCATE is not carried as events; the table's rows stay in the output"
-                    );
-                    continue;
-                }
-                _ => continue,
-            };
-            if filter
-                .as_ref()
-                .is_some_and(|f| f.drops(&name, xid, commit_lsn))
-            {
-                continue;
-            }
-            if !self.tables.contains_key(&name) {
-                continue;
-            }
-            if self.shape_changed(&name, &row) {
-                let t = TableName {
-                    schema: row.schema.as_deref().unwrap_or("").to_owned(),
-                    table: row.table.as_deref().unwrap_or("").to_owned(),
-                };
-                let mut meta = self.table_meta(&t)?;
-                if shape_differs(&meta, &row) && !row.columns.is_empty() {
-                    // The catalog has moved on (the collector is behind a later DDL): take
-                    // the columns from the change itself, keys from the catalog by name,
-                    // so rows of the old shape do not query the catalog one by one.
-                    meta = meta_from_row(&t, &meta, &row);
-                }
-                tracing::info!(table = %name, columns = meta.shape.columns.len(), "table columns changed; metadata refreshed");
-                self.tables.insert(name.clone(), meta);
-            }
-            let Some(meta) = self.tables.get(&name) else {
-                continue;
-            };
-            let before = if row.identity.is_empty() {
-                None
-            } else {
-                Some(image(meta, &row.identity, None, &name, &mut self.warned)?)
-            };
-            let after = if op == Op::Delete {
-                None
-            } else {
-                Some(image(
-                    meta,
-                    &row.columns,
-                    before.as_ref(),
-                    &name,
-                    &mut self.warned,
-                )?)
-            };
-            source.lsn = Some(lsn);
-            let origin = Origin {
-                collector: &self.s.collector,
-                source: &source,
-                commit: &commit,
-            };
-            out.extend(build(
-                &meta.shape,
-                &origin,
-                op,
-                before,
-                after,
-                &mut index,
-                now,
-            ));
-        }
+        let catalog = LiveCatalog {
+            client: self.connect()?,
+        };
+        let cp = self.checkpoint.clone();
+        let partial = cp
+            .as_ref()
+            .and_then(|c| c.partial.as_ref())
+            .and_then(|p| Some((parse_lsn(&p.commit)?, p.next_index)));
+        let batch = usize::try_from(self.s.max_batch_changes)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let asm = Assembler::new(AssemblerSettings {
+            collector: self.s.collector.clone(),
+            dbname: self.s.dbname.clone(),
+            captured: self.captured.iter().map(|t| t.to_string()).collect(),
+            resume_after: self.resume_after,
+            partial,
+            filter: cp.and_then(|c| c.filter),
+            chunk_events: batch.min(5_000),
+        });
+        // What the stored position says is in Kafka may be confirmed at once.
+        let flush = self.confirmed.max(self.resume_after);
+        self.confirmed = flush;
+        tracing::info!(lsn = %format_lsn(self.resume_after), slot = %self.s.slot, "streaming");
+        self.reader = Some(Reader::spawn(
+            conn,
+            Box::new(catalog),
+            asm,
+            flush,
+            ReaderSettings {
+                queue_events: batch,
+                idle_interval: Duration::from_secs(10),
+                status_interval: Duration::from_secs(10),
+            },
+            repl_err,
+        ));
         Ok(())
     }
 
-    /// Whether a row names a column the metadata does not have, or with another type.
-    fn shape_changed(&self, name: &str, row: &wal2json::Row<'_>) -> bool {
-        self.tables
-            .get(name)
-            .is_some_and(|meta| shape_differs(meta, row))
-    }
-}
-
-/// Whether a row names a column `meta` does not have, or with another type, or is an
-/// insert with another number of columns (a dropped column; updates may leave out
-/// unchanged TOASTed values, so only inserts tell).
-fn shape_differs(meta: &TableMeta, row: &wal2json::Row<'_>) -> bool {
-    (row.action == "I" && row.columns.len() != meta.shape.columns.len())
-        || row.columns.iter().chain(row.identity.iter()).any(|c| {
-            match meta.by_name.get(c.name.as_ref()) {
-                Some(&i) => meta.types[i] != c.ty,
-                None => true,
+    /// Whatever the reader has decoded, up to `max_batch_changes` events.
+    fn stream_batch(&mut self) -> Result<Batch, SourceError> {
+        if self.reader.is_none() {
+            self.start_stream()?;
+        }
+        let Some(reader) = self.reader.as_ref() else {
+            return Ok(Batch::default());
+        };
+        let max = usize::try_from(self.s.max_batch_changes).unwrap_or(usize::MAX);
+        let mut batch = Batch::default();
+        let mut last_end = None;
+        let mut partial = None;
+        let mut idle = None;
+        let mut next = reader.next(Duration::from_millis(100));
+        while let Some(item) = next {
+            match item {
+                Item::Failed(e) => {
+                    self.reader = None;
+                    return Err(e);
+                }
+                Item::Out(Out::Idle(lsn)) => idle = Some(lsn),
+                Item::Out(Out::Chunk(c)) => {
+                    batch.events.extend(c.events);
+                    batch.truncated.extend(c.truncated);
+                    batch.last_commit_ts_ms = Some(c.commit_ts_ms);
+                    match c.end_lsn {
+                        Some(end) => {
+                            batch.transactions += 1;
+                            last_end = Some(end);
+                            partial = None;
+                        }
+                        None => partial = Some((c.final_lsn, c.next_index)),
+                    }
+                }
             }
-        })
+            if batch.events.len() >= max {
+                break;
+            }
+            next = reader.try_next();
+        }
+        let Some(cp) = self.checkpoint.as_mut() else {
+            return Err(SourceError::transient("no checkpoint"));
+        };
+        let before = cp.clone();
+        if let Some(end) = last_end {
+            self.resume_after = self.resume_after.max(end);
+        }
+        if let Some(w) = idle {
+            self.resume_after = self.resume_after.max(w);
+        }
+        cp.lsn = format_lsn(self.resume_after);
+        cp.partial = partial.map(|(commit, next_index)| Partial {
+            commit: format_lsn(commit),
+            next_index,
+        });
+        if cp
+            .filter
+            .as_ref()
+            .is_some_and(|f| self.resume_after > f.until)
+        {
+            tracing::info!("stream passed the snapshot's last commit; no more filtering");
+            cp.filter = None;
+        }
+        if batch.events.is_empty() && *cp == before {
+            return Ok(batch);
+        }
+        batch.checkpoint = Some(serde_json::to_value(&*cp).unwrap_or_default());
+        Ok(batch)
+    }
 }
 
-/// Metadata from a change's own columns (names and types as wal2json gives them); key
-/// columns and nullability from `catalog` where the names match.
-fn meta_from_row(t: &TableName, catalog: &TableMeta, row: &wal2json::Row<'_>) -> TableMeta {
-    let mut columns = Vec::new();
-    let mut kinds = Vec::new();
-    let mut types = Vec::new();
-    for c in &row.columns {
-        let known = catalog
-            .by_name
-            .get(c.name.as_ref())
-            .map(|&j| &catalog.shape.columns[j]);
-        let (col, kind) = column_for(
-            &c.name,
-            &c.ty,
-            known.is_some_and(|k| !k.optional),
-            known.is_some_and(|k| k.key),
+/// The catalog through a SQL session of its own (the reader thread's).
+struct LiveCatalog {
+    client: Client,
+}
+
+impl Catalog for LiveCatalog {
+    fn describe(&mut self, rel: &pgoutput::Relation) -> Result<Described, PgError> {
+        let oids: Vec<String> = rel.columns.iter().map(|c| c.type_oid.to_string()).collect();
+        let mods: Vec<String> = rel.columns.iter().map(|c| c.typmod.to_string()).collect();
+        let q = |e: postgres::Error| match e.as_db_error() {
+            Some(d) => PgError::Server {
+                code: d.code().code().to_owned(),
+                message: d.message().to_owned(),
+                detail: d.detail().map(str::to_owned),
+                hint: d.hint().map(str::to_owned),
+            },
+            None => PgError::Io(std::io::Error::other(e.to_string())),
+        };
+        let types = rows(
+            self.client
+                .simple_query(&format!(
+                    "SELECT format_type(x.o, x.m) FROM unnest('{{{}}}'::oid[], '{{{}}}'::int4[]) \
+                     WITH ORDINALITY AS x(o, m, i) ORDER BY x.i",
+                    oids.join(","),
+                    mods.join(",")
+                ))
+                .map_err(q)?,
         );
-        columns.push(col);
-        kinds.push(kind);
-        types.push(c.ty.to_string());
-    }
-    let by_name: HashMap<String, usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.clone(), i))
-        .collect();
-    // Key columns in the catalog's key order (the Kafka key must not change with it).
-    let key = catalog
-        .shape
-        .key
-        .iter()
-        .filter_map(|&j| by_name.get(&catalog.shape.columns[j].name).copied())
-        .collect();
-    TableMeta {
-        shape: TableShape {
-            schema: t.schema.clone(),
-            table: t.table.clone(),
-            columns: Arc::new(columns),
-            key,
-            key_unknown: false,
-        },
-        kinds,
-        types,
-        by_name,
+        let types: Vec<String> = types.iter().map(|r| col(r, 0).to_owned()).collect();
+        let attrs = rows(
+            self.client
+                .simple_query(&format!(
+                    "SELECT a.attname, a.attnotnull, array_position(i.indkey::int2[], a.attnum) \
+                     FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+                     WHERE a.attrelid = {} AND a.attnum > 0 AND NOT a.attisdropped",
+                    rel.oid
+                ))
+                .map_err(q)?,
+        );
+        let by_name: HashMap<&str, (bool, Option<u32>)> = attrs
+            .iter()
+            .map(|r| {
+                (
+                    col(r, 0),
+                    (col(r, 1) == "t", r.get(2).and_then(|k| k.parse().ok())),
+                )
+            })
+            .collect();
+        let mut key: Vec<(u32, usize)> = Vec::new();
+        let mut not_null = Vec::with_capacity(rel.columns.len());
+        for (i, c) in rel.columns.iter().enumerate() {
+            let (nn, k) = by_name
+                .get(c.name.as_str())
+                .copied()
+                .unwrap_or((false, None));
+            not_null.push(nn);
+            if let Some(k) = k {
+                key.push((k, i));
+            }
+        }
+        key.sort();
+        Ok(Described {
+            types,
+            not_null,
+            key: key.into_iter().map(|(_, i)| i).collect(),
+        })
     }
 }
 
@@ -1046,7 +1130,7 @@ fn now_ms() -> i64 {
 
 /// A value's envelope JSON; a value that does not fit its type is kept as its text (the
 /// worker dead-letters that record) and warned about once per column, without the value.
-fn to_json_or_text(
+pub(crate) fn to_json_or_text(
     c: &rtdp_core::types::Column,
     kind: PgKind,
     text: &str,
@@ -1058,50 +1142,11 @@ fn to_json_or_text(
         Err(_) => {
             let key = format!("{table}.{}", c.name);
             if warned.insert(key) {
-                tracing::warn!(table = %table, column = %c.name, r#type = %c.ty, "a value does not fit its column type (NaN, infinity, a BC date, …); it is sent as text and the worker will dead-letter that record");
+                tracing::warn!(table = %table, column = %c.name, r#type = %c.ty, "a value does not fit its column type (NaN or infinity in numeric(p,s), infinity in a timestamp, a BC date, …); it is sent as text and the worker will dead-letter that record");
             }
             serde_json::Value::String(text.to_owned())
         }
     }
-}
-
-/// A row image in column order; columns wal2json left out (unchanged TOASTed values)
-/// come from `fill` (the old row under REPLICA IDENTITY FULL) when it has them.
-fn image(
-    meta: &TableMeta,
-    cols: &[wal2json::Col<'_>],
-    fill: Option<&Row>,
-    table: &str,
-    warned: &mut HashSet<String>,
-) -> Result<Row, SourceError> {
-    let mut vals: Vec<Option<serde_json::Value>> = vec![None; meta.shape.columns.len()];
-    for c in cols {
-        let Some(&i) = meta.by_name.get(c.name.as_ref()) else {
-            continue;
-        };
-        let text = c
-            .text()
-            .map_err(|e| SourceError::transient(format!("{table}: {e}")))?;
-        vals[i] = Some(match text {
-            None => serde_json::Value::Null,
-            Some(t) => to_json_or_text(&meta.shape.columns[i], meta.kinds[i], &t, table, warned),
-        });
-    }
-    let mut row = Row::with_capacity(vals.len());
-    for (i, v) in vals.into_iter().enumerate() {
-        let name = &meta.shape.columns[i].name;
-        match v {
-            Some(v) => {
-                row.insert(name.clone(), v);
-            }
-            None => {
-                if let Some(old) = fill.and_then(|f| f.get(name)) {
-                    row.insert(name.clone(), old.clone());
-                }
-            }
-        }
-    }
-    Ok(row)
 }
 
 impl ChangeSource for PostgresSource {
@@ -1110,11 +1155,14 @@ impl ChangeSource for PostgresSource {
     }
 
     fn start(&mut self, stored: Option<&serde_json::Value>) -> Result<(), SourceError> {
+        self.reader = None;
+        self.export = None;
         self.snap = None;
         self.progress = None;
         self.client = Some(self.connect()?);
         self.check_server()?;
         self.load_tables()?;
+        self.ensure_publication()?;
         let stored: Option<Checkpoint> = match stored {
             None => None,
             Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
@@ -1128,43 +1176,37 @@ impl ChangeSource for PostgresSource {
         let slot = self.slot_state()?;
         match stored {
             None => {
-                if self.s.snapshot {
+                let c = if self.s.snapshot {
                     if slot.is_some() {
                         tracing::warn!(slot = %self.s.slot, "no stored position but the slot exists: dropping it to take a consistent snapshot");
                         self.drop_slot()?;
                     }
-                    let c = self.create_slot()?;
-                    self.confirmed = c;
-                    self.resume_after = c;
-                    self.checkpoint = Some(Checkpoint {
-                        lsn: format_lsn(c),
-                        snapshot: Some(SnapState {
-                            done: Vec::new(),
-                            rows: 0,
-                            snapshots: Vec::new(),
-                            tables: BTreeMap::new(),
-                        }),
-                        filter: None,
-                    });
+                    self.create_slot(true)?
                 } else {
-                    let c = match slot {
-                        Some((_, lsn)) => lsn,
-                        None => self.create_slot()?,
-                    };
-                    self.confirmed = c;
-                    self.resume_after = c;
-                    self.checkpoint = Some(Checkpoint {
-                        lsn: format_lsn(c),
-                        snapshot: None,
-                        filter: None,
-                    });
-                }
+                    match slot {
+                        Some(lsn) => lsn,
+                        None => self.create_slot(false)?,
+                    }
+                };
+                self.confirmed = c;
+                self.resume_after = c;
+                self.checkpoint = Some(Checkpoint {
+                    lsn: format_lsn(c),
+                    partial: None,
+                    snapshot: self.s.snapshot.then(|| SnapState {
+                        done: Vec::new(),
+                        rows: 0,
+                        snapshots: Vec::new(),
+                        tables: BTreeMap::new(),
+                    }),
+                    filter: None,
+                });
             }
             Some(cp) => {
                 let lsn = parse_lsn(&cp.lsn).ok_or_else(|| {
                     SourceError::fatal(format!("stored position has a bad LSN {:?}", cp.lsn))
                 })?;
-                let Some((_, confirmed)) = slot else {
+                let Some(confirmed) = slot else {
                     return Err(SourceError::fatal(format!(
                         "replication slot {:?} does not exist, but collector {:?} has a stored position \
                          (LSN {}): the changes since then are gone from PostgreSQL. To start over with a \
@@ -1184,9 +1226,7 @@ impl ChangeSource for PostgresSource {
                 }
                 self.confirmed = confirmed;
                 self.resume_after = lsn;
-                if cp.snapshot.is_none() {
-                    self.advance(lsn)?;
-                } else {
+                if cp.snapshot.is_some() {
                     tracing::info!(
                         "resuming the initial snapshot (the table being read is read again)"
                     );
@@ -1206,7 +1246,7 @@ impl ChangeSource for PostgresSource {
         {
             self.snapshot_chunk()
         } else {
-            self.poll()
+            self.stream_batch()
         }
     }
 
@@ -1216,10 +1256,13 @@ impl ChangeSource for PostgresSource {
         if cp.snapshot.is_some() {
             return Ok(()); // the slot stays at the consistent point during the snapshot
         }
-        match parse_lsn(&cp.lsn) {
-            Some(lsn) => self.advance(lsn),
-            None => Ok(()),
+        if let Some(lsn) = parse_lsn(&cp.lsn) {
+            self.confirmed = self.confirmed.max(lsn);
+            if let Some(r) = &self.reader {
+                r.confirm(lsn);
+            }
         }
+        Ok(())
     }
 
     fn snapshot_progress(&self) -> Option<SnapshotProgress> {
@@ -1263,9 +1306,33 @@ mod tests {
     }
 
     #[test]
+    fn lsns_round_trip() {
+        assert_eq!(parse_lsn("0/15302D8"), Some(0x15302D8));
+        assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(format_lsn(0x16_B374_D848), "16/B374D848");
+        assert_eq!(parse_lsn("nope"), None);
+        assert_eq!(parse_lsn("1/"), None);
+    }
+
+    #[test]
+    fn a_checkpoint_without_partial_reads_as_before() {
+        let cp: Checkpoint = serde_json::from_str(r#"{"lsn":"0/10"}"#).unwrap();
+        assert_eq!(cp.partial, None);
+        let with = Checkpoint {
+            partial: Some(Partial {
+                commit: "0/20".into(),
+                next_index: 5000,
+            }),
+            ..cp
+        };
+        let back: Checkpoint =
+            serde_json::from_value(serde_json::to_value(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+
+    #[test]
     fn escaping() {
         assert_eq!(q_lit("a'b"), "'a''b'");
         assert_eq!(q_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(w2j_escape("my.t,x*"), "my\\.t\\,x\\*");
     }
 }

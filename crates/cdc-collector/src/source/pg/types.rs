@@ -1,5 +1,5 @@
 //! PostgreSQL types → rtdp column types, and PostgreSQL text values → our envelope's JSON
-//! values. Pure functions: the same code serves the stream (wal2json's values), the
+//! values. Pure functions: the same code serves the stream (pgoutput's text values), the
 //! snapshot (`col::text`) and `verify` (the source side of the comparison).
 //!
 //! | PostgreSQL (`format_type`)                        | rtdp type      |
@@ -38,7 +38,7 @@ pub enum PgKind {
 }
 
 /// The rtdp column for a PostgreSQL type as `format_type(atttypid, atttypmod)` (and
-/// wal2json with `include-typmod`) print it.
+/// the catalog query of the stream's Relation messages) print it.
 pub fn column_for(name: &str, pg_type: &str, not_null: bool, key: bool) -> (Column, PgKind) {
     let t = pg_type.trim();
     let (ty, kind, precision, scale) = if let Some(elem) = t.strip_suffix("[]") {
