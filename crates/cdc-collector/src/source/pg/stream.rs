@@ -453,56 +453,91 @@ impl Item {
     }
 }
 
-/// A bounded queue: the producer waits while `bound` events are queued.
+/// A bounded queue: the producer waits while `bound` events are queued. Closing it
+/// (the consumer went away) wakes and refuses every waiting producer.
 struct Queue {
-    items: Mutex<(VecDeque<Item>, usize)>,
+    items: Mutex<QueueState>,
     cond: Condvar,
     bound: usize,
 }
 
+struct QueueState {
+    items: VecDeque<Item>,
+    cost: usize,
+    closed: bool,
+}
+
 impl Queue {
-    /// Pushes unless the queue is full after `wait`; gives the item back then.
+    fn new(bound: usize) -> Queue {
+        Queue {
+            items: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                cost: 0,
+                closed: false,
+            }),
+            cond: Condvar::new(),
+            bound: bound.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        g: std::sync::MutexGuard<'a, QueueState>,
+        d: Duration,
+    ) -> std::sync::MutexGuard<'a, QueueState> {
+        self.cond
+            .wait_timeout(g, d)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0)
+    }
+
+    /// Pushes unless the queue is still full after `wait` or closed; gives the item
+    /// back then.
     fn push(&self, item: Item, wait: Duration) -> Result<(), Item> {
         let cost = item.cost();
-        let mut g = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         let deadline = Instant::now() + wait;
         // An item larger than the bound still passes once the queue is empty.
-        while g.1 > 0 && g.1 + cost > self.bound {
+        while !g.closed && g.cost > 0 && g.cost + cost > self.bound {
             let now = Instant::now();
             if now >= deadline {
                 return Err(item);
             }
-            g = self
-                .cond
-                .wait_timeout(g, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            g = self.wait(g, deadline - now);
         }
-        g.1 += cost;
-        g.0.push_back(item);
+        if g.closed {
+            return Err(item);
+        }
+        g.cost += cost;
+        g.items.push_back(item);
         self.cond.notify_all();
         Ok(())
     }
 
     fn pop(&self, wait: Duration) -> Option<Item> {
-        let mut g = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         let deadline = Instant::now() + wait;
         loop {
-            if let Some(item) = g.0.pop_front() {
-                g.1 -= item.cost();
+            if let Some(item) = g.items.pop_front() {
+                g.cost -= item.cost();
                 self.cond.notify_all();
                 return Some(item);
             }
             let now = Instant::now();
-            if now >= deadline {
+            if g.closed || now >= deadline {
                 return None;
             }
-            g = self
-                .cond
-                .wait_timeout(g, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            g = self.wait(g, deadline - now);
         }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.cond.notify_all();
     }
 }
 
@@ -542,11 +577,7 @@ impl Reader {
         s: ReaderSettings,
         classify: fn(&str, PgError) -> SourceError,
     ) -> Reader {
-        let queue = Arc::new(Queue {
-            items: Mutex::new((VecDeque::new(), 0)),
-            cond: Condvar::new(),
-            bound: s.queue_events.max(1),
-        });
+        let queue = Arc::new(Queue::new(s.queue_events));
         let stop = Arc::new(AtomicBool::new(false));
         let flush = Arc::new(AtomicU64::new(confirmed));
         let mut t = Thread {
@@ -599,7 +630,7 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.queue.cond.notify_all();
+        self.queue.close();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -626,7 +657,10 @@ impl Thread {
     fn run(&mut self) {
         if let Err(e) = self.stream() {
             if !self.stop.load(Ordering::SeqCst) {
-                let _ = self.queue.push(Item::Failed(e), Duration::from_secs(3600));
+                // Waits while the queue is full, until the consumer takes or closes it.
+                let _ = self
+                    .queue
+                    .push(Item::Failed(e), Duration::from_secs(86_400));
             }
         }
     }
@@ -1042,6 +1076,35 @@ mod tests {
         r.begin(3000);
         r.asm.keepalive(5000, &mut out);
         assert!(out.is_empty(), "a transaction is open");
+    }
+
+    fn idle(lsn: u64) -> Item {
+        Item::Out(Out::Idle(lsn))
+    }
+
+    #[test]
+    fn the_queue_holds_the_bound_and_closing_it_releases_a_waiting_producer() {
+        let q = Arc::new(Queue::new(2));
+        assert!(q.push(idle(1), Duration::ZERO).is_ok());
+        assert!(q.push(idle(2), Duration::ZERO).is_ok());
+        assert!(q.push(idle(3), Duration::ZERO).is_err(), "full");
+        let p = q.clone();
+        let waiting = std::thread::spawn(move || p.push(idle(4), Duration::from_secs(3600)));
+        // The producer waits for space; closing the queue must end that wait at once.
+        q.close();
+        assert!(waiting.join().unwrap().is_err());
+        assert!(matches!(
+            q.pop(Duration::ZERO),
+            Some(Item::Out(Out::Idle(1)))
+        ));
+        assert!(matches!(
+            q.pop(Duration::ZERO),
+            Some(Item::Out(Out::Idle(2)))
+        ));
+        assert!(
+            q.pop(Duration::from_secs(3600)).is_none(),
+            "closed and empty"
+        );
     }
 
     #[test]
