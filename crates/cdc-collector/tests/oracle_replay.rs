@@ -266,6 +266,8 @@ fn a_buffer_beyond_its_limit_stops_with_the_transaction_named() {
         m.push(row(scn, "AA", 1, Some(ins)), &mut cat).unwrap();
     }
     let err = m.push(row(5, "AA", 1, Some(ins)), &mut cat).unwrap_err();
+    assert_eq!(err.severity, cdc_collector::source::Severity::Fatal);
+    let err = err.message;
     assert!(err.contains("oracle.maxBufferedChanges (3)"), "{err}");
     assert!(
         err.contains("transaction AA (started at SCN 1, 4 changes)"),

@@ -37,7 +37,7 @@ use super::lob;
 use super::redo;
 use super::types::{column_for, is_lob, text_to_json, OraColumn, OraKind};
 use crate::event::{self, Origin, TableShape};
-use crate::source::OutEvent;
+use crate::source::{OutEvent, SourceError};
 
 /// `OPERATION_CODE` values the source reads.
 pub mod op {
@@ -210,11 +210,15 @@ impl OraTable {
 }
 
 /// Where table metadata comes from: the dictionary (live) or a schema file (replay).
+///
+/// A failure keeps its severity through the [`Miner`] to the source's caller: a
+/// connection dropped during a lookup is transient (the collector reconnects and reads
+/// the window again), a table the user may not read is fatal.
 pub trait Catalog {
     /// The table, `None` when it is not captured.
-    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, String>;
+    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, SourceError>;
     /// A DDL changed the table: read its columns again.
-    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), String>;
+    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), SourceError>;
 }
 
 /// A fixed set of tables (replay's `--schema` file); tables not in it are inferred.
@@ -226,7 +230,7 @@ pub struct StaticCatalog {
 }
 
 impl Catalog for StaticCatalog {
-    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, String> {
+    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, SourceError> {
         let k = (owner.to_owned(), table.to_owned());
         if let Some(t) = self.tables.get(&k) {
             return Ok(Some(t.clone()));
@@ -241,7 +245,7 @@ impl Catalog for StaticCatalog {
 
     /// No dictionary to read: columns the DDL added are learnt from the statements that
     /// follow, as text.
-    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), String> {
+    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), SourceError> {
         let k = (owner.to_owned(), table.to_owned());
         if let Some(t) = self.tables.get_mut(&k) {
             if !t.learn {
@@ -438,7 +442,7 @@ impl Miner {
     }
 
     /// Reads one row (rows come in SCN order).
-    pub fn push(&mut self, row: LmRow, catalog: &mut dyn Catalog) -> Result<(), String> {
+    pub fn push(&mut self, row: LmRow, catalog: &mut dyn Catalog) -> Result<(), SourceError> {
         self.stats.rows += 1;
         if row.scn > 0 {
             self.flush_through(row.scn - 1, catalog)?;
@@ -498,7 +502,7 @@ impl Miner {
         Ok(())
     }
 
-    fn dml(&mut self, row: LmRow, lob: Option<u32>) -> Result<(), String> {
+    fn dml(&mut self, row: LmRow, lob: Option<u32>) -> Result<(), SourceError> {
         // Join a statement split over rows.
         let mut row = row;
         let piece = row.sql_redo.take().unwrap_or_default();
@@ -556,7 +560,7 @@ impl Miner {
                 .iter()
                 .max_by_key(|(_, t)| t.changes.len())
                 .expect("a transaction holds the change just buffered");
-            return Err(format!(
+            return Err(SourceError::fatal(format!(
                 "{} changes are buffered for open transactions, more than oracle.maxBufferedChanges ({}); \
                  the largest is transaction {xid} (started at SCN {}, {} changes). Raise \
                  oracle.maxBufferedChanges (and the collector's memory) and restart: nothing was published past \
@@ -565,18 +569,20 @@ impl Miner {
                 self.settings.max_buffered,
                 tx.first_scn,
                 tx.changes.len()
-            ));
+            )));
         }
         Ok(())
     }
 
-    fn ts_ms(&self, ts: Option<&str>) -> Result<i64, String> {
+    fn ts_ms(&self, ts: Option<&str>) -> Result<i64, SourceError> {
         let Some(ts) = ts.map(str::trim).filter(|t| !t.is_empty()) else {
             return Ok(0);
         };
         let t = ts.replacen(' ', "T", 1);
-        let n = chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
-            .map_err(|_| format!("TIMESTAMP {ts:?} is not YYYY-MM-DD HH24:MI:SS"))?;
+        let n =
+            chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| {
+                SourceError::fatal(format!("TIMESTAMP {ts:?} is not YYYY-MM-DD HH24:MI:SS"))
+            })?;
         Ok(
             (n.and_utc().timestamp() - self.settings.tz_offset_secs) * 1000
                 + i64::from(n.and_utc().timestamp_subsec_millis()),
@@ -585,7 +591,11 @@ impl Miner {
 
     /// Emits every transaction that committed at or before `scn` (no later row can come
     /// before them), in (commit SCN, transaction id) order.
-    pub fn flush_through(&mut self, scn: u64, catalog: &mut dyn Catalog) -> Result<(), String> {
+    pub fn flush_through(
+        &mut self,
+        scn: u64,
+        catalog: &mut dyn Catalog,
+    ) -> Result<(), SourceError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -600,7 +610,7 @@ impl Miner {
         Ok(())
     }
 
-    fn emit(&mut self, c: Committed, catalog: &mut dyn Catalog) -> Result<(), String> {
+    fn emit(&mut self, c: Committed, catalog: &mut dyn Catalog) -> Result<(), SourceError> {
         self.stats.transactions += 1;
         self.transactions_in_ready += 1;
         let mut out = TxOut {
@@ -766,7 +776,7 @@ impl Miner {
         c: &Committed,
         out: &mut TxOut,
         catalog: &mut dyn Catalog,
-    ) -> Result<(), String> {
+    ) -> Result<(), SourceError> {
         let Some(l) = lob else { return Ok(()) };
         let ch = &l.change;
         let Some(table) = catalog.table(&l.locator.schema, &l.locator.table)? else {
@@ -826,7 +836,7 @@ impl Miner {
         &mut self,
         scn: u64,
         catalog: &mut dyn Catalog,
-    ) -> Result<Checkpoint, String> {
+    ) -> Result<Checkpoint, SourceError> {
         self.flush_through(scn, catalog)?;
         let oldest_open = self
             .open

@@ -71,7 +71,7 @@ pub fn replay(
                 .as_u64()
                 .ok_or_else(|| format!("line {lineno}: window_end must be an SCN"))?;
             window_end = window_end.max(end);
-            let cp = miner.end_window(end, catalog)?;
+            let cp = miner.end_window(end, catalog).map_err(|e| e.message)?;
             write_ready(&mut miner, &mut out, &mut summary).map_err(io)?;
             if opts.checkpoints {
                 writeln!(out, "{}", json!({ "checkpoint": cp })).map_err(io)?;
@@ -91,12 +91,14 @@ pub fn replay(
             if row.scn < restart {
                 continue;
             }
-            miner.push(row, catalog)
+            miner.push(row, catalog).map_err(|e| e.message)
         };
         step.map_err(|e| format!("line {lineno}: {e}"))?;
         write_ready(&mut miner, &mut out, &mut summary).map_err(io)?;
     }
-    let cp = miner.end_window(last_scn.max(window_end), catalog)?;
+    let cp = miner
+        .end_window(last_scn.max(window_end), catalog)
+        .map_err(|e| e.message)?;
     write_ready(&mut miner, &mut out, &mut summary).map_err(io)?;
     if opts.checkpoints {
         writeln!(out, "{}", json!({ "checkpoint": cp })).map_err(io)?;

@@ -669,7 +669,10 @@ impl OracleSource {
         }
         let (events, transactions, last_ts) = miner.take_ready();
         self.miner = Some(miner);
-        let cp = result.map_err(SourceError::fatal)?;
+        // A dictionary lookup that failed keeps its severity (a dropped connection is
+        // transient); the miner's own errors (a full buffer, an unreadable TIMESTAMP) are
+        // fatal.
+        let cp = result?;
         if !problems.is_empty() {
             // Nothing of this window is published; the next start reads it again.
             return Err(SourceError::fatal(format!(
@@ -725,8 +728,10 @@ struct LiveCatalog<'a> {
     src: &'a mut OracleSource,
 }
 
+/// Its errors are the database's, severity and all: a connection dropped during a lookup
+/// or a DDL refresh is transient, so the collector reconnects and reads the window again.
 impl Catalog for LiveCatalog<'_> {
-    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, String> {
+    fn table(&mut self, owner: &str, table: &str) -> Result<Option<Arc<OraTable>>, SourceError> {
         let captured = self
             .src
             .tables
@@ -735,18 +740,12 @@ impl Catalog for LiveCatalog<'_> {
         if !captured {
             return Ok(None);
         }
-        self.src
-            .table(owner, table)
-            .map(Some)
-            .map_err(|e| e.message)
+        self.src.table(owner, table).map(Some)
     }
 
-    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), String> {
+    fn refresh(&mut self, owner: &str, table: &str) -> Result<(), SourceError> {
         self.src.cache.remove(&(owner.to_owned(), table.to_owned()));
-        self.src
-            .table(owner, table)
-            .map(|_| ())
-            .map_err(|e| e.message)
+        self.src.table(owner, table).map(|_| ())
     }
 }
 
@@ -1039,6 +1038,9 @@ mod tests {
         logs: Vec<LogFile>,
         loads: usize,
         facts: Facts,
+        /// The dictionary's answer to a column lookup while set (a dropped connection, a
+        /// missing grant).
+        columns_error: Option<SourceError>,
     }
 
     struct SimDb(Arc<Mutex<Sim>>);
@@ -1060,6 +1062,9 @@ mod tests {
             Ok(self.0.lock().unwrap().facts.clone())
         }
         fn columns(&mut self, _: &str, _: &str) -> Result<Vec<OraColumn>, SourceError> {
+            if let Some(e) = self.0.lock().unwrap().columns_error.clone() {
+                return Err(e);
+            }
             Ok(vec![
                 OraColumn {
                     name: "ID".into(),
@@ -1383,5 +1388,97 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    /// Runs batches until one fails; the error.
+    fn first_error(src: &mut OracleSource) -> SourceError {
+        for _ in 0..100 {
+            match src.next_batch() {
+                Ok(b) if b.is_idle() => panic!("the source went idle without an error"),
+                Ok(b) => {
+                    if let Some(cp) = b.checkpoint {
+                        src.confirm(&cp).unwrap();
+                    }
+                }
+                Err(e) => return e,
+            }
+        }
+        panic!("no error");
+    }
+
+    /// Streaming from a stored position (no snapshot): the first table lookup happens when
+    /// C's update (SCN 111, commit 112) is emitted.
+    fn streaming_without_a_cached_table(sim: &Arc<Mutex<Sim>>) -> OracleSource {
+        sim.lock().unwrap().current_scn = 150;
+        let mut src = source(sim);
+        let cp = serde_json::json!({"stream": {"restart_scn": 101, "commit_scn": 100,
+            "tx_id": "", "index": 0, "mined_scn": 100}});
+        src.start(Some(&cp)).unwrap();
+        src
+    }
+
+    const DROPPED: &str = "reading the columns: ORA-03113: end-of-file on communication channel";
+
+    #[test]
+    fn a_dropped_connection_during_a_table_lookup_is_transient_not_fatal() {
+        let sim = sim();
+        let mut src = streaming_without_a_cached_table(&sim);
+        sim.lock().unwrap().columns_error = Some(SourceError::transient(DROPPED));
+        let err = first_error(&mut src);
+        assert_eq!(
+            err.severity,
+            crate::source::Severity::Transient,
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("ORA-03113"), "{}", err.message);
+        // Reconnected: the window is read again and nothing is lost.
+        sim.lock().unwrap().columns_error = None;
+        let cp = serde_json::json!({"stream": {"restart_scn": 101, "commit_scn": 100,
+            "tx_id": "", "index": 0, "mined_scn": 100}});
+        src.start(Some(&cp)).unwrap();
+        let (ev, _) = drain(&mut src, &sim);
+        assert_eq!(brief(&ev), ["u1", "d2"]);
+    }
+
+    #[test]
+    fn a_dropped_connection_during_a_ddl_refresh_is_transient_not_fatal() {
+        let sim = sim();
+        let mut src = source(&sim);
+        src.start(None).unwrap();
+        // The snapshot and the stream through SCN 150 read SHOP.ORDERS's columns.
+        drain(&mut src, &sim);
+        {
+            let mut s = sim.lock().unwrap();
+            s.redo.push(lm(
+                155,
+                "0F",
+                5,
+                Some(r#"alter table "SHOP"."ORDERS" add ("EXTRA" number);"#.into()),
+            ));
+            s.current_scn = 160;
+            s.columns_error = Some(SourceError::transient(DROPPED));
+        }
+        let err = first_error(&mut src);
+        assert_eq!(
+            err.severity,
+            crate::source::Severity::Transient,
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("ORA-03113"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_table_that_cannot_be_read_for_lack_of_a_grant_stays_fatal() {
+        let sim = sim();
+        let mut src = streaming_without_a_cached_table(&sim);
+        sim.lock().unwrap().columns_error = Some(SourceError::fatal(
+            "reading the columns: ORA-00942: table or view does not exist (a grant is missing: \
+             sql/create-logminer-user.sql)",
+        ));
+        let err = first_error(&mut src);
+        assert_eq!(err.severity, crate::source::Severity::Fatal);
+        assert!(err.message.contains("ORA-00942"), "{}", err.message);
     }
 }
