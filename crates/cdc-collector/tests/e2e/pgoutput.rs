@@ -312,3 +312,27 @@ fn a_publication_dropped_under_the_slot_stops_the_collector_naming_the_fix() {
     );
     c.stop_all();
 }
+
+#[test]
+fn numeric_nan_and_infinities_and_arrays_arrive_through_pgoutput() {
+    let mut c = Chain::new("nan");
+    c.sql(
+        "CREATE TABLE v (id int PRIMARY KEY, n numeric, f8 float8, f4 real, na numeric[], \
+         fa float8[]); ALTER TABLE v REPLICA IDENTITY FULL;",
+    );
+    c.sql("INSERT INTO v VALUES (1, 'NaN', 'NaN', 'NaN', '{1.5,NaN}', '{Infinity,-0}');");
+    c.start_collector();
+    c.start_worker();
+    c.wait_collector_ready(Duration::from_secs(60));
+    // Streamed, so they pass pgoutput's text form (the row above came by the snapshot).
+    c.sql(
+        "INSERT INTO v VALUES (2, 'Infinity', 'Infinity', '-Infinity', '{-Infinity}', '{NaN}'), \
+         (3, '-Infinity', '-Infinity', 'Infinity', NULL, '{}'), \
+         (4, '123456789012345678901234567890.000000001', 1e308, 3.4e38, '{0}', '{1e-300}');",
+    );
+    c.sql("UPDATE v SET n = 'NaN' WHERE id = 4;");
+    let report = c.wait_verified(Duration::from_secs(120));
+    eprintln!("{}", report.render(false));
+    assert_eq!(c.assert_topic_exactly_once(), 5);
+    c.stop_all();
+}

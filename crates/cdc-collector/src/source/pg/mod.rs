@@ -91,8 +91,8 @@ pub struct PgSettings {
     pub collector: String,
     pub snapshot: bool,
     pub chunk_rows: u64,
-    /// Changes per Kafka transaction at most; also how many decoded changes may wait
-    /// for the publisher (the reader's memory bound).
+    /// Changes per Kafka transaction at most; decoded changes waiting for the publisher
+    /// are bounded by it too (and by 20,000).
     pub max_batch_changes: u64,
 }
 
@@ -729,7 +729,9 @@ impl PostgresSource {
             asm,
             flush,
             ReaderSettings {
-                queue_events: batch,
+                // Enough to decode the next transactions while a batch commits, bounded
+                // apart from the batch size so memory stays near one batch.
+                queue_events: batch.min(20_000),
                 idle_interval: Duration::from_secs(10),
                 status_interval: Duration::from_secs(10),
             },
