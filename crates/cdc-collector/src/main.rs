@@ -138,7 +138,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
                     serde_json::from_str::<std::collections::BTreeMap<String, SchemaEntry>>(&t)
                         .map_err(|e| format!("{}: not a schema file: {e}", p.display()))
                 })
-                .and_then(|m| StaticCatalog::from_schema(&m, lob));
+                .and_then(|m| StaticCatalog::from_schema(&m, lob).map_err(|e| e.to_string()));
             match parsed {
                 Ok(c) => c,
                 Err(e) => return fail(e),
@@ -178,7 +178,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Err(e) => fail(e),
+        Err(e) => fail(e.to_string()),
     }
 }
 

@@ -10,11 +10,42 @@
 //! - `LOB_ERASE` (29): `dbms_lob.erase(loc_c, 5, 3);` (spaces / zero bytes).
 //!
 //! [`LobValue`] applies them in order, starting from an empty value (LogMiner writes a
-//! new or replaced value whole, chunk after chunk). Pure: no database.
+//! new or replaced value whole, chunk after chunk). Pure: no database. A row it cannot
+//! read or apply is a [`LobError`] (never carrying the LOB's text).
 
 use serde_json::{Map, Value};
 
-use super::redo;
+use super::redo::{self, RedoError};
+
+/// Why a LOB row could not be read or applied. The messages name the part of the
+/// statement only, never its data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LobError {
+    #[error("no select in the LOB locator statement")]
+    NoSelect,
+    #[error("no 'into' in the LOB locator statement")]
+    NoInto,
+    #[error("no 'from' in the LOB locator statement")]
+    NoFrom,
+    /// The locator's `FROM … WHERE …` part, read as a delete (offsets are of that).
+    #[error("LOB locator statement: {0}")]
+    Locator(RedoError),
+    /// An argument of `dbms_lob.*` (`what`: e.g. `the write offset`) is not a number.
+    #[error("LOB operation: {what} is not a number")]
+    NotANumber { what: &'static str },
+    #[error("LOB write without its buffer")]
+    NoBuffer,
+    /// The buffer's expression, read as an insert's value (offsets are of that).
+    #[error("LOB write buffer: {0}")]
+    Buffer(RedoError),
+    #[error("not a LOB write, trim or erase")]
+    NotAnOperation,
+    #[error("LOB write: the BLOB buffer is not hex")]
+    BlobNotHex,
+    /// A write, trim or erase with no locator before it in the transaction.
+    #[error("a LOB operation without its locator")]
+    NoLocator,
+}
 
 /// Which column of which row a locator points at.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +59,13 @@ pub struct Locator {
 }
 
 /// Reads a `SELECT_LOB_LOCATOR` statement.
-pub fn parse_locator(sql: &str) -> Result<Locator, String> {
+pub fn parse_locator(sql: &str) -> Result<Locator, LobError> {
     let lower = sql.to_ascii_lowercase();
-    let sel = lower
-        .find("select ")
-        .ok_or("no select in the LOB locator statement")?;
+    let sel = lower.find("select ").ok_or(LobError::NoSelect)?;
     let into = lower[sel..]
         .find(" into ")
         .map(|i| sel + i)
-        .ok_or("no 'into' in the LOB locator statement")?;
+        .ok_or(LobError::NoInto)?;
     let column = sql[sel + 7..into]
         .trim()
         .trim_matches('"')
@@ -44,15 +73,14 @@ pub fn parse_locator(sql: &str) -> Result<Locator, String> {
     let from = lower[into..]
         .find(" from ")
         .map(|i| into + i)
-        .ok_or("no 'from' in the LOB locator statement")?;
+        .ok_or(LobError::NoFrom)?;
     let var = lower[into + 6..from].trim().to_owned();
     let end = lower
         .rfind(" for update")
         .filter(|e| *e > from)
         .unwrap_or(sql.trim_end().trim_end_matches(';').len());
     // The FROM … WHERE … part reads like a delete's.
-    let r = redo::parse(&format!("delete {};", &sql[from + 1..end]))
-        .map_err(|e| format!("LOB locator statement: {e}"))?;
+    let r = redo::parse(&format!("delete {};", &sql[from + 1..end])).map_err(LobError::Locator)?;
     Ok(Locator {
         schema: r.schema,
         table: r.table,
@@ -87,18 +115,18 @@ fn call_args<'a>(sql: &'a str, name: &str) -> Option<Vec<&'a str>> {
     Some(sql[open + 1..close].split(',').map(str::trim).collect())
 }
 
-fn num(s: Option<&&str>, what: &str) -> Result<usize, String> {
+fn num(s: Option<&&str>, what: &'static str) -> Result<usize, LobError> {
     s.and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("LOB operation: {what} is not a number"))
+        .ok_or(LobError::NotANumber { what })
 }
 
 /// Reads a `LOB_WRITE`, `LOB_TRIM` or `LOB_ERASE` statement.
-pub fn parse_op(sql: &str) -> Result<LobOp, String> {
+pub fn parse_op(sql: &str) -> Result<LobOp, LobError> {
     let lower = sql.to_ascii_lowercase();
     if let Some(args) = call_args(sql, "dbms_lob.write") {
         let offset = num(args.get(2), "the write offset")?;
         // The buffer's assignment: `buf_x := '…';` or `buf_x := HEXTORAW('…');`.
-        let assign = lower.find(":=").ok_or("LOB write without its buffer")?;
+        let assign = lower.find(":=").ok_or(LobError::NoBuffer)?;
         let write_at = lower.find("dbms_lob.write").unwrap_or(sql.len());
         let expr = sql[assign + 2..write_at]
             .trim()
@@ -106,7 +134,7 @@ pub fn parse_op(sql: &str) -> Result<LobOp, String> {
             .trim();
         // Read the literal with the statement parser.
         let r = redo::parse(&format!("insert into \"X\".\"X\"(\"V\") values ({expr});"))
-            .map_err(|e| format!("LOB write buffer: {e}"))?;
+            .map_err(LobError::Buffer)?;
         let data = r
             .after
             .and_then(|m| m.get("V").cloned())
@@ -125,7 +153,7 @@ pub fn parse_op(sql: &str) -> Result<LobOp, String> {
             offset: num(args.get(2), "the erase offset")?,
         });
     }
-    Err("not a LOB write, trim or erase".into())
+    Err(LobError::NotAnOperation)
 }
 
 /// A LOB value being put together: characters (CLOB) or bytes (BLOB).
@@ -145,14 +173,13 @@ impl LobValue {
     }
 
     /// Applies one operation.
-    pub fn apply(&mut self, op: &LobOp) -> Result<(), String> {
+    pub fn apply(&mut self, op: &LobOp) -> Result<(), LobError> {
         match (self, op) {
             (LobValue::Text(v), LobOp::Write { offset, data }) => {
                 splice(v, offset.saturating_sub(1), data.chars().collect(), ' ')
             }
             (LobValue::Bytes(v), LobOp::Write { offset, data }) => {
-                let bytes = crate::source::decode_hex(data)
-                    .ok_or("LOB write: the BLOB buffer is not hex")?;
+                let bytes = crate::source::decode_hex(data).ok_or(LobError::BlobNotHex)?;
                 splice(v, offset.saturating_sub(1), bytes, 0)
             }
             (LobValue::Text(v), LobOp::Trim { len }) => v.truncate(*len),
@@ -210,7 +237,25 @@ mod tests {
         )
         .unwrap();
         assert!(b.binary);
-        assert!(parse_locator("BEGIN nothing; END;").is_err());
+        assert_eq!(
+            parse_locator("BEGIN nothing; END;"),
+            Err(LobError::NoSelect)
+        );
+        let e = parse_locator("BEGIN select \"DOC\" loc_c from \"S\".\"T\";").unwrap_err();
+        assert_eq!(e.to_string(), "no 'into' in the LOB locator statement");
+        let e = parse_locator(
+            "BEGIN select \"DOC\" into loc_c from \"S\".\"T\" where \"ID\" = 1 2 for update;",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, LobError::Locator(RedoError::TrailingText { .. })),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("LOB locator statement: unexpected text after the statement at byte "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -250,7 +295,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.to_redo_value(), json!("0a0b00ff"));
-        assert!(parse_op("dbms_lob.write(loc_c, x, y, buf_c);").is_err());
-        assert!(parse_op("something else").is_err());
+        let e = parse_op("dbms_lob.write(loc_c, x, y, buf_c);").unwrap_err();
+        assert_eq!(
+            e,
+            LobError::NotANumber {
+                what: "the write offset"
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "LOB operation: the write offset is not a number"
+        );
+        assert_eq!(
+            parse_op("dbms_lob.write(loc_c, 1, 1, buf_c);")
+                .unwrap_err()
+                .to_string(),
+            "LOB write without its buffer"
+        );
+        let e = parse_op(" buf_c := FOO('x'); dbms_lob.write(loc_c, 1, 1, buf_c);").unwrap_err();
+        assert!(
+            matches!(e, LobError::Buffer(RedoError::UnknownFunction { .. })),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("LOB write buffer: unknown function FOO at byte "),
+            "{e}"
+        );
+        assert_eq!(
+            parse_op("something else").unwrap_err().to_string(),
+            "not a LOB write, trim or erase"
+        );
+        let bad_hex = LobOp::Write {
+            offset: 1,
+            data: "zz".into(),
+        };
+        assert_eq!(
+            LobValue::new(true).apply(&bad_hex),
+            Err(LobError::BlobNotHex)
+        );
+        assert_eq!(
+            LobError::BlobNotHex.to_string(),
+            "LOB write: the BLOB buffer is not hex"
+        );
     }
 }

@@ -266,16 +266,26 @@ pub struct SchemaEntry {
     pub key: Vec<String>,
 }
 
+/// A replay `--schema` file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// An entry's name has no `.` between owner and table.
+    #[error("schema entry {entry:?}: expected OWNER.TABLE")]
+    NotOwnerTable { entry: String },
+}
+
 impl StaticCatalog {
     pub fn from_schema(
         schema: &BTreeMap<String, SchemaEntry>,
         lob_enabled: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SchemaError> {
         let mut tables = HashMap::new();
         for (name, e) in schema {
-            let (owner, table) = name
-                .split_once('.')
-                .ok_or_else(|| format!("schema entry {name:?}: expected OWNER.TABLE"))?;
+            let (owner, table) =
+                name.split_once('.')
+                    .ok_or_else(|| SchemaError::NotOwnerTable {
+                        entry: name.clone(),
+                    })?;
             tables.insert(
                 (owner.to_owned(), table.to_owned()),
                 Arc::new(OraTable::new(owner, table, &e.columns, &e.key, lob_enabled)),
@@ -642,7 +652,7 @@ impl Miner {
                 Some(_) => {
                     let applied = match lob.as_mut() {
                         Some(l) => lob::parse_op(&ch.sql).and_then(|o| l.value.apply(&o)),
-                        None => Err("a LOB operation without its locator".to_owned()),
+                        None => Err(lob::LobError::NoLocator),
                     };
                     if let Err(e) = applied {
                         self.problem(format!(
@@ -693,7 +703,7 @@ impl Miner {
             let (before, after) = match images {
                 Ok(x) => x,
                 Err(e) => {
-                    self.problem(e);
+                    self.problem(e.to_string());
                     continue;
                 }
             };
@@ -810,7 +820,7 @@ impl Miner {
         let before = match image(&table, l.locator.row.clone(), ch, &c.xid) {
             Ok(b) => b,
             Err(e) => {
-                self.problem(e);
+                self.problem(e.to_string());
                 return Ok(());
             }
         };
@@ -860,6 +870,23 @@ impl Miner {
     }
 }
 
+/// Why a statement's row image cannot be typed (names the column, never a value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error(
+        "column {column:?} of {owner}.{table} at SCN {scn} (transaction {xid}) is not in the \
+         table's columns: the dictionary changed under the log being read (a DDL the \
+         collector did not see); restart the collector to read the columns again"
+    )]
+    UnknownColumn {
+        column: String,
+        owner: String,
+        table: String,
+        scn: u64,
+        xid: String,
+    },
+}
+
 /// A row image of the statement, typed by the table's columns. A value that does not
 /// fit is kept as its text (the worker dead-letters it) — reported by the caller's log
 /// without the value.
@@ -868,19 +895,20 @@ fn image(
     m: serde_json::Map<String, Json>,
     ch: &Change,
     xid: &str,
-) -> Result<Row, String> {
+) -> Result<Row, ImageError> {
     let mut row = Row::new();
     for (name, v) in m {
         let Some(&i) = table.by_name.get(&name) else {
             if table.skipped.contains(&name) {
                 continue;
             }
-            return Err(format!(
-                "column {name:?} of {}.{} at SCN {} (transaction {xid}) is not in the table's \
-                 columns: the dictionary changed under the log being read (a DDL the \
-                 collector did not see); restart the collector to read the columns again",
-                ch.owner, ch.table, ch.scn
-            ));
+            return Err(ImageError::UnknownColumn {
+                column: name,
+                owner: ch.owner.clone(),
+                table: ch.table.clone(),
+                scn: ch.scn,
+                xid: xid.to_owned(),
+            });
         };
         let col = &table.shape.columns[i];
         let out = match &v {
@@ -908,4 +936,41 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_and_image_errors_keep_their_messages() {
+        let schema: BTreeMap<String, SchemaEntry> =
+            serde_json::from_str(r#"{"NODOT": {"columns": []}}"#).unwrap();
+        let Err(e) = StaticCatalog::from_schema(&schema, false) else {
+            panic!("an entry without OWNER.TABLE was accepted");
+        };
+        assert_eq!(
+            e,
+            SchemaError::NotOwnerTable {
+                entry: "NODOT".into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"schema entry "NODOT": expected OWNER.TABLE"#
+        );
+        let e = ImageError::UnknownColumn {
+            column: "X".into(),
+            owner: "S".into(),
+            table: "T".into(),
+            scn: 42,
+            xid: "01.02.03".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "column \"X\" of S.T at SCN 42 (transaction 01.02.03) is not in the table's columns: \
+             the dictionary changed under the log being read (a DDL the collector did not see); \
+             restart the collector to read the columns again"
+        );
+    }
 }

@@ -13,10 +13,50 @@
 //! `HEXTORAW('..')` as hex text, `UNISTR('..')` decoded, `EMPTY_CLOB()` as `""`,
 //! `EMPTY_BLOB()` as `""` (empty), `Unsupported Type` as null; bare numbers as their text.
 //! `ROWID` is not a column. Table aliases (`"S"."T" a`) and names with spaces are read.
-//! A statement it cannot read is an error naming what was wrong and where (byte offset),
-//! never a panic.
+//! A statement it cannot read is a [`RedoError`] naming what was wrong and where (byte
+//! offset), never a panic; it never carries the statement's values.
 
 use serde_json::{Map, Value};
+
+/// Why a statement could not be read. `at` is the byte offset in the statement where
+/// reading stopped. The message names keywords, function names and offsets only —
+/// never a value of the statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedoError {
+    #[error("unterminated quoted name at byte {at}")]
+    UnterminatedName { at: usize },
+    #[error("unterminated literal at byte {at}")]
+    UnterminatedLiteral { at: usize },
+    /// A keyword (`into`, `values`, `set`, `from`, `NULL`, `Type`) was expected.
+    #[error("expected {word} at byte {at}")]
+    ExpectedWord { word: &'static str, at: usize },
+    #[error("expected '{punct}' at byte {at}")]
+    ExpectedPunct { punct: char, at: usize },
+    /// Something else was expected: `a name`, `a value`, `a number after '-'`,
+    /// `insert, update or delete`.
+    #[error("expected {what} at byte {at}")]
+    Expected { what: &'static str, at: usize },
+    #[error("bad argument of {function} at byte {at}")]
+    BadArgument { function: String, at: usize },
+    #[error("bad UNISTR text at byte {at}")]
+    BadUnistr { at: usize },
+    #[error("bad interval text in {function} at byte {at}")]
+    BadInterval { function: String, at: usize },
+    #[error("unknown function {name} at byte {at}")]
+    UnknownFunction { name: String, at: usize },
+    /// The statement's first word is not `insert`, `update` or `delete` (lower-cased).
+    #[error("unsupported statement {verb:?} at byte 0")]
+    UnsupportedStatement { verb: String },
+    #[error("unexpected text after the statement at byte {at}")]
+    TrailingText { at: usize },
+}
+
+/// As its message (the `parse-redo` tool prints `{"error": "…"}`).
+impl serde::Serialize for RedoError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 /// One parsed statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +93,7 @@ enum Tok {
     Punct(char),
 }
 
-fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, String> {
+fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, RedoError> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
@@ -65,7 +105,7 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, String> {
             let start = i;
             let end = s[i + 1..]
                 .find('"')
-                .ok_or_else(|| format!("unterminated quoted name at byte {start}"))?;
+                .ok_or(RedoError::UnterminatedName { at: start })?;
             out.push((start, Tok::Ident(s[i + 1..i + 1 + end].to_owned())));
             i += end + 2;
         } else if c == b'\'' {
@@ -75,7 +115,7 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, String> {
             loop {
                 let rest = &s[i..];
                 let Some(q) = rest.find('\'') else {
-                    return Err(format!("unterminated literal at byte {start}"));
+                    return Err(RedoError::UnterminatedLiteral { at: start });
                 };
                 text.push_str(&rest[..q]);
                 i += q + 1;
@@ -134,16 +174,23 @@ impl P {
         t
     }
 
-    fn err<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!("{what} at byte {}", self.at()))
+    /// An error of what was expected at the current token.
+    fn expected<T>(&self, what: &'static str) -> Result<T, RedoError> {
+        Err(RedoError::Expected {
+            what,
+            at: self.at(),
+        })
     }
 
-    fn word(&mut self, w: &str) -> Result<(), String> {
+    fn word(&mut self, w: &'static str) -> Result<(), RedoError> {
         match self.next() {
             Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w) => Ok(()),
             _ => {
                 self.i -= 1;
-                self.err(&format!("expected {w}"))
+                Err(RedoError::ExpectedWord {
+                    word: w,
+                    at: self.at(),
+                })
             }
         }
     }
@@ -152,12 +199,15 @@ impl P {
         matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
     }
 
-    fn punct(&mut self, c: char) -> Result<(), String> {
+    fn punct(&mut self, c: char) -> Result<(), RedoError> {
         match self.next() {
             Some(Tok::Punct(x)) if x == c => Ok(()),
             _ => {
                 self.i -= 1;
-                self.err(&format!("expected '{c}'"))
+                Err(RedoError::ExpectedPunct {
+                    punct: c,
+                    at: self.at(),
+                })
             }
         }
     }
@@ -166,19 +216,19 @@ impl P {
         matches!(self.peek(), Some(Tok::Punct(x)) if *x == c)
     }
 
-    fn name(&mut self) -> Result<String, String> {
+    fn name(&mut self) -> Result<String, RedoError> {
         match self.next() {
             Some(Tok::Ident(s)) => Ok(s),
             Some(Tok::Word(s)) => Ok(s),
             _ => {
                 self.i -= 1;
-                self.err("expected a name")
+                self.expected("a name")
             }
         }
     }
 
     /// `"S"."T"` (optionally followed by an alias word).
-    fn table(&mut self) -> Result<(String, String), String> {
+    fn table(&mut self) -> Result<(String, String), RedoError> {
         let first = self.name()?;
         let (schema, table) = if self.is_punct('.') {
             self.i += 1;
@@ -199,7 +249,7 @@ impl P {
     }
 
     /// A column reference, possibly alias-qualified (`a."COL"`).
-    fn column(&mut self) -> Result<String, String> {
+    fn column(&mut self) -> Result<String, RedoError> {
         let first = self.name()?;
         if self.is_punct('.') {
             self.i += 1;
@@ -208,7 +258,7 @@ impl P {
         Ok(first)
     }
 
-    fn value(&mut self) -> Result<Value, String> {
+    fn value(&mut self) -> Result<Value, RedoError> {
         let at = self.at();
         match self.next() {
             Some(Tok::Str(s)) => Ok(Value::String(s)),
@@ -225,13 +275,19 @@ impl P {
             }
             Some(Tok::Punct('-')) => match self.next() {
                 Some(Tok::Word(w)) => Ok(Value::String(format!("-{w}"))),
-                _ => Err(format!("expected a number after '-' at byte {at}")),
+                _ => Err(RedoError::Expected {
+                    what: "a number after '-'",
+                    at,
+                }),
             },
-            _ => Err(format!("expected a value at byte {at}")),
+            _ => Err(RedoError::Expected {
+                what: "a value",
+                at,
+            }),
         }
     }
 
-    fn function(&mut self, f: &str, at: usize) -> Result<Value, String> {
+    fn function(&mut self, f: &str, at: usize) -> Result<Value, RedoError> {
         self.punct('(')?;
         let mut args = Vec::new();
         while !self.is_punct(')') {
@@ -239,7 +295,12 @@ impl P {
                 Some(Tok::Str(s)) => args.push(s),
                 Some(Tok::Word(w)) => args.push(w),
                 Some(Tok::Punct(',')) => {}
-                _ => return Err(format!("bad argument of {f} at byte {}", self.at())),
+                _ => {
+                    return Err(RedoError::BadArgument {
+                        function: f.to_owned(),
+                        at: self.at(),
+                    })
+                }
             }
         }
         self.punct(')')?;
@@ -247,15 +308,22 @@ impl P {
         Ok(match f {
             "EMPTY_CLOB" | "EMPTY_BLOB" => Value::String(String::new()),
             "HEXTORAW" => Value::String(first.to_ascii_lowercase()),
-            "UNISTR" => Value::String(
-                unistr(&first).ok_or_else(|| format!("bad UNISTR text at byte {at}"))?,
-            ),
+            "UNISTR" => Value::String(unistr(&first).ok_or(RedoError::BadUnistr { at })?),
             "TO_DATE" | "TO_TIMESTAMP" | "TO_TIMESTAMP_TZ" => Value::String(iso(&first)),
-            "TO_YMINTERVAL" | "TO_DSINTERVAL" => Value::String(
-                super::types::interval_iso(&first)
-                    .ok_or_else(|| format!("bad interval text in {f} at byte {at}"))?,
-            ),
-            _ => return Err(format!("unknown function {f} at byte {at}")),
+            "TO_YMINTERVAL" | "TO_DSINTERVAL" => {
+                Value::String(super::types::interval_iso(&first).ok_or_else(|| {
+                    RedoError::BadInterval {
+                        function: f.to_owned(),
+                        at,
+                    }
+                })?)
+            }
+            _ => {
+                return Err(RedoError::UnknownFunction {
+                    name: f.to_owned(),
+                    at,
+                })
+            }
         })
     }
 }
@@ -316,7 +384,7 @@ fn unistr(s: &str) -> Option<String> {
 }
 
 /// Parses one `SQL_REDO` statement.
-pub fn parse(sql: &str) -> Result<Redo, String> {
+pub fn parse(sql: &str) -> Result<Redo, RedoError> {
     let toks = tokenize(sql)?;
     let mut p = P {
         toks,
@@ -325,7 +393,12 @@ pub fn parse(sql: &str) -> Result<Redo, String> {
     };
     let verb = match p.next() {
         Some(Tok::Word(w)) => w.to_ascii_lowercase(),
-        _ => return Err("expected insert, update or delete at byte 0".into()),
+        _ => {
+            return Err(RedoError::Expected {
+                what: "insert, update or delete",
+                at: 0,
+            })
+        }
     };
     let r = match verb.as_str() {
         "insert" => {
@@ -399,20 +472,24 @@ pub fn parse(sql: &str) -> Result<Redo, String> {
                 after: None,
             }
         }
-        other => return Err(format!("unsupported statement {other:?} at byte 0")),
+        other => {
+            return Err(RedoError::UnsupportedStatement {
+                verb: other.to_owned(),
+            })
+        }
     };
     if p.is_punct(';') {
         p.i += 1;
     }
     if p.i < p.toks.len() {
-        return p.err("unexpected text after the statement");
+        return Err(RedoError::TrailingText { at: p.at() });
     }
     Ok(r)
 }
 
 /// `where "A" = '1' and "B" IS NULL and ROWID = '…'` → the row (no ROWID); a missing
 /// WHERE gives an empty row.
-fn where_clause(p: &mut P) -> Result<Map<String, Value>, String> {
+fn where_clause(p: &mut P) -> Result<Map<String, Value>, RedoError> {
     let mut row = Map::new();
     if !p.is_word("where") {
         return Ok(row);
@@ -449,7 +526,7 @@ mod tests {
     fn j(sql: &str) -> Value {
         parse(sql)
             .map(|r| r.to_json())
-            .unwrap_or_else(|e| json!({"error": e}))
+            .unwrap_or_else(|e| json!({"error": e.to_string()}))
     }
 
     #[test]
@@ -525,12 +602,108 @@ mod tests {
             r#"delete from "A"."B" where "X" = FOO('1');"#,
             r#"insert into "A"."B"("X") values ('1'); trailing"#,
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = parse(bad).unwrap_err().to_string();
             assert!(
                 e.contains("byte") || e.contains("unsupported"),
                 "{bad:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn errors_are_typed_and_their_messages_name_the_place() {
+        let cases: [(&str, RedoError, &str); 12] = [
+            (
+                "",
+                RedoError::Expected {
+                    what: "insert, update or delete",
+                    at: 0,
+                },
+                "expected insert, update or delete at byte 0",
+            ),
+            (
+                "select 1 from dual",
+                RedoError::UnsupportedStatement {
+                    verb: "select".into(),
+                },
+                "unsupported statement \"select\" at byte 0",
+            ),
+            (
+                r#"insert into "A"."B"("X") values ('1'"#,
+                RedoError::ExpectedPunct { punct: ')', at: 36 },
+                "expected ')' at byte 36",
+            ),
+            (
+                r#"insert "A"."B"("X") values ('1');"#,
+                RedoError::ExpectedWord {
+                    word: "into",
+                    at: 7,
+                },
+                "expected into at byte 7",
+            ),
+            (
+                r#"update "A"."B" set "X" = 'unterminated"#,
+                RedoError::UnterminatedLiteral { at: 25 },
+                "unterminated literal at byte 25",
+            ),
+            (
+                r#"delete from "A"."B;"#,
+                RedoError::UnterminatedName { at: 16 },
+                "unterminated quoted name at byte 16",
+            ),
+            (
+                r#"delete from "A"."B" where "X" = FOO('1');"#,
+                RedoError::UnknownFunction {
+                    name: "FOO".into(),
+                    at: 32,
+                },
+                "unknown function FOO at byte 32",
+            ),
+            (
+                r#"insert into "A"."B"("X") values (HEXTORAW(;));"#,
+                RedoError::BadArgument {
+                    function: "HEXTORAW".into(),
+                    at: 43,
+                },
+                "bad argument of HEXTORAW at byte 43",
+            ),
+            (
+                r#"insert into "A"."B"("X") values (TO_YMINTERVAL('x'));"#,
+                RedoError::BadInterval {
+                    function: "TO_YMINTERVAL".into(),
+                    at: 33,
+                },
+                "bad interval text in TO_YMINTERVAL at byte 33",
+            ),
+            (
+                r#"insert into "A"."B"("X") values (UNISTR('\zzzz'));"#,
+                RedoError::BadUnistr { at: 33 },
+                "bad UNISTR text at byte 33",
+            ),
+            (
+                r#"insert into "A"."B"("X") values (-);"#,
+                RedoError::Expected {
+                    what: "a number after '-'",
+                    at: 33,
+                },
+                "expected a number after '-' at byte 33",
+            ),
+            (
+                r#"insert into "A"."B"("X") values ('1'); trailing"#,
+                RedoError::TrailingText { at: 39 },
+                "unexpected text after the statement at byte 39",
+            ),
+        ];
+        for (sql, want, msg) in cases {
+            let e = parse(sql).unwrap_err();
+            assert_eq!(e, want, "{sql:?}");
+            assert_eq!(e.to_string(), msg, "{sql:?}");
+        }
+        // The `parse-redo` tool prints the message.
+        assert_eq!(
+            serde_json::to_value(RedoError::TrailingText { at: 3 }).unwrap(),
+            json!("unexpected text after the statement at byte 3")
+        );
     }
 
     fn lit(v: &Option<String>) -> String {
