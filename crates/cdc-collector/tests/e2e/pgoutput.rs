@@ -336,3 +336,67 @@ fn numeric_nan_and_infinities_and_arrays_arrive_through_pgoutput() {
     assert_eq!(c.assert_topic_exactly_once(), 5);
     c.stop_all();
 }
+
+#[test]
+fn password_roles_without_superuser_stream_over_scram_and_md5_and_a_wrong_password_stops_with_the_fix(
+) {
+    let pg: &'static rtdp_testkit::postgres::PgServer = Box::leak(Box::new(
+        rtdp_testkit::postgres::PgServer::start().expect("PostgreSQL"),
+    ));
+    // Password authentication for two roles, before the server's trust lines.
+    let hba = pg.dir().join("data/pg_hba.conf");
+    let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!(
+            "host all rtdp_scram 127.0.0.1/32 scram-sha-256\nhost all rtdp_md5 127.0.0.1/32 md5\n{old}"
+        ),
+    )
+    .expect("write pg_hba.conf");
+    pg.psql("postgres", "SELECT pg_reload_conf();")
+        .expect("reload");
+    for (role, encryption) in [("rtdp_scram", "scram-sha-256"), ("rtdp_md5", "md5")] {
+        let mut c = Chain::on(pg, role);
+        // The role owns its tables and may create the publication; no superuser.
+        c.sql(&format!(
+            "SET password_encryption = '{encryption}'; \
+             CREATE ROLE {role} LOGIN REPLICATION PASSWORD 'Secret-{role}'; \
+             GRANT CREATE ON DATABASE \"{db}\" TO {role}; {MIX_TABLE} \
+             ALTER TABLE mix OWNER TO {role};",
+            db = c.db
+        ));
+        c.set_collector("DATABASE_USERNAME", role);
+        c.set_collector("DATABASE_PASSWORD", "wrong");
+        c.start_collector();
+        let p = c.collector.as_mut().expect("collector");
+        let st = p
+            .child
+            .wait_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
+        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+        assert_eq!(st.code(), Some(2), "{log}");
+        assert!(
+            log.contains("password authentication failed") && log.contains("DATABASE_PASSWORD"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("wrong"),
+            "the password reached the log:\n{log}"
+        );
+        c.set_collector("DATABASE_PASSWORD", &format!("Secret-{role}"));
+        c.sql("INSERT INTO mix SELECT g, 'a', g FROM generate_series(1, 30) g;");
+        c.start_collector();
+        c.start_worker();
+        c.wait_collector_ready(Duration::from_secs(60));
+        c.sql("INSERT INTO mix SELECT g, 'b', g FROM generate_series(31, 50) g;");
+        wait_published(&c, 50, Duration::from_secs(60));
+        let log = c.collector().log_tail(200);
+        assert!(log.contains("publication created"), "{log}");
+        assert!(
+            !log.contains(&format!("Secret-{role}")),
+            "the password reached the log"
+        );
+        assert_eq!(c.assert_topic_exactly_once(), 50);
+        c.stop_all();
+    }
+}
