@@ -132,6 +132,7 @@ fn one(
             event_id: event_id(origin.collector, origin.commit, index),
             columns: shape.columns.as_ref().clone(),
         },
+        payload: None,
     }
 }
 

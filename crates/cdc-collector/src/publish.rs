@@ -388,6 +388,10 @@ impl Publisher {
     fn send_all(&self, events: &[OutEvent]) -> Result<(), PublishError> {
         let mut buf = Vec::with_capacity(2048);
         for e in events {
+            if let Some(p) = &e.payload {
+                self.send(&self.s.topic, &e.key, p)?;
+                continue;
+            }
             buf.clear();
             serde_json::to_writer(&mut buf, &e.event)
                 .map_err(|err| PublishError::Transient(format!("encoding an event: {err}")))?;

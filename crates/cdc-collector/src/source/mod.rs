@@ -1,13 +1,19 @@
 //! The [`ChangeSource`] abstraction: what the collector's loop needs from a database,
-//! whatever its change log looks like (PostgreSQL logical decoding is polled by LSN,
-//! Oracle LogMiner by SCN windows, MySQL's binlog streams).
+//! whatever its change log looks like (PostgreSQL streams pgoutput over a replication
+//! connection, Oracle LogMiner is read in SCN windows, MySQL's binlog streams).
 //!
-//! A source hands out [`Batch`]es: whole committed transactions in commit order (or a
-//! snapshot chunk), each event already built with its Kafka key, plus an opaque
-//! checkpoint — the position after the batch. The loop publishes the events and the
-//! checkpoint in one Kafka transaction and only then calls [`ChangeSource::confirm`],
-//! which lets the database release its log up to there. On start the source gets the
-//! last checkpoint that reached Kafka and resumes strictly after it.
+//! A source hands out [`Batch`]es: committed transactions in commit order (or a snapshot
+//! chunk), each event already built with its Kafka key, plus an opaque checkpoint — the
+//! position after the batch. A transaction bigger than a batch may be split across
+//! batches; the checkpoint then records how far into it the batch goes, so a restart
+//! resumes inside it. The loop publishes the events and the checkpoint in one Kafka
+//! transaction and only then calls [`ChangeSource::confirm`], which lets the database
+//! release its log up to there. On start the source gets the last checkpoint that
+//! reached Kafka and resumes strictly after it.
+//!
+//! Each source module (`pg`, `oracle`) owns its settings struct, its position type, its
+//! prerequisite checks and its error classification; the binary builds one from the
+//! configuration with a single exhaustive match on `database.type`.
 
 pub mod oracle;
 pub mod pg;
@@ -40,6 +46,29 @@ pub struct OutEvent {
     /// Kafka key: table plus primary-key values (see [`crate::event::kafka_key`]).
     pub key: Vec<u8>,
     pub event: ChangeEvent,
+    /// The event's JSON when the source encoded it already ([`OutEvent::encode`]); the
+    /// publisher then sends these bytes as they are.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl OutEvent {
+    /// Encodes the event now (on the source's own thread, so encoding overlaps the
+    /// publisher's Kafka transaction) and frees what only the encoding needed: the
+    /// images and the column list. `event.source` and `event.op` stay for the loop's
+    /// per-table counts.
+    pub fn encode(&mut self) {
+        if self.payload.is_some() {
+            return;
+        }
+        // Serializing to a Vec cannot fail for these types (string keys, no NaN floats:
+        // values are already JSON).
+        if let Ok(bytes) = serde_json::to_vec(&self.event) {
+            self.payload = Some(bytes);
+            self.event.before = None;
+            self.event.after = None;
+            self.event.columns = Vec::new();
+        }
+    }
 }
 
 /// What one call to [`ChangeSource::next_batch`] produced.
@@ -159,5 +188,50 @@ impl<S: ChangeSource + ?Sized> ChangeSource for Box<S> {
 
     fn positions(&self) -> Positions {
         (**self).positions()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtdp_core::model::{Op, Row, Source};
+    use rtdp_core::types::{Column, ColumnType};
+
+    #[test]
+    fn an_encoded_event_sends_exactly_the_json_of_the_whole_event() {
+        let shape = crate::event::TableShape {
+            schema: "public".into(),
+            table: "t".into(),
+            columns: std::sync::Arc::new(vec![Column::new("id", ColumnType::Int32)]),
+            key: vec![0],
+            key_unknown: false,
+        };
+        let source = Source {
+            connector: "postgresql".into(),
+            name: "c".into(),
+            commit_lsn: Some(7),
+            ..Default::default()
+        };
+        let origin = crate::event::Origin {
+            collector: "c",
+            source: &source,
+            commit: "7",
+        };
+        let row: Row = serde_json::from_str(r#"{"id": 1}"#).unwrap();
+        let mut index = 0;
+        let events =
+            crate::event::build(&shape, &origin, Op::Create, None, Some(row), &mut index, 5);
+        let whole = serde_json::to_vec(&events[0].event).unwrap();
+        let mut e = events[0].clone();
+        e.encode();
+        assert_eq!(e.payload.as_deref(), Some(whole.as_slice()));
+        assert!(e.event.after.is_none() && e.event.columns.is_empty());
+        assert_eq!(e.event.source.table, "t", "the source stays for the counts");
+        e.encode();
+        assert_eq!(
+            e.payload.as_deref(),
+            Some(whole.as_slice()),
+            "encoding twice changes nothing"
+        );
     }
 }

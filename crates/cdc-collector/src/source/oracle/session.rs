@@ -604,6 +604,7 @@ impl OracleSource {
                     ts_ms: now_ms(),
                     columns: table.shape.columns.as_ref().clone(),
                 },
+                payload: None,
             });
             st.last_rowid = Some(r.rowid);
         }

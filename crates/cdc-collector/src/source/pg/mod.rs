@@ -466,7 +466,7 @@ impl PostgresSource {
                     // identity"): never put one there.
                     keyless.push(fix);
                 } else {
-                    tracing::warn!(table = %t, fix = %fix, "captured table lacks REPLICA IDENTITY FULL: updates and deletes carry only the key columns as `before`, and a large (TOASTed) value an update leaves unchanged is not sent, so that column is missing from the update's `after` (docs/POSTGRESQL.md, \"TOAST\")");
+                    tracing::warn!(table = %t, fix = %fix, "captured table lacks REPLICA IDENTITY FULL: updates and deletes carry only the key columns as `before`, and a large (TOASTed) value an update leaves unchanged is not sent, so that column is missing from the update's `after` and the output row has null there (docs/POSTGRESQL.md, \"TOAST\")");
                 }
             }
             self.tables.insert(t.to_string(), meta);
@@ -718,6 +718,7 @@ impl PostgresSource {
             partial,
             filter: cp.and_then(|c| c.filter),
             chunk_events: batch.min(5_000),
+            encode: true,
         });
         // What the stored position says is in Kafka may be confirmed at once.
         let flush = self.confirmed.max(self.resume_after);

@@ -104,6 +104,8 @@ struct OpenTx {
     index: u64,
     source: Source,
     commit: String,
+    /// Processing time of the transaction's events (`ts_ms`), read once per transaction.
+    now_ms: i64,
     events: Vec<OutEvent>,
     truncated: Vec<String>,
 }
@@ -128,6 +130,9 @@ pub struct AssemblerSettings {
     pub partial: Option<(u64, u64)>,
     pub filter: Option<Filter>,
     pub chunk_events: usize,
+    /// Encode each event as it is built ([`OutEvent::encode`]): on the reader thread,
+    /// so encoding overlaps the Kafka transaction.
+    pub encode: bool,
 }
 
 /// pgoutput messages → events; see the module docs.
@@ -209,6 +214,7 @@ impl Assembler {
                         ..Default::default()
                     },
                     commit: String::new(),
+                    now_ms: chrono::Utc::now().timestamp_millis(),
                     events: Vec::new(),
                     truncated: Vec::new(),
                 });
@@ -342,13 +348,18 @@ impl Assembler {
             before,
             after,
             &mut tx.index,
-            chrono::Utc::now().timestamp_millis(),
+            tx.now_ms,
         );
         if tx.index <= tx.skip_below {
             return Ok(());
         }
         let skip = tx.skip_below.saturating_sub(first) as usize;
-        tx.events.extend(events.into_iter().skip(skip));
+        for mut e in events.into_iter().skip(skip) {
+            if self.s.encode {
+                e.encode();
+            }
+            tx.events.push(e);
+        }
         if tx.events.len() >= self.s.chunk_events {
             out.push(Out::Chunk(Chunk {
                 events: std::mem::take(&mut tx.events),
@@ -814,6 +825,7 @@ mod tests {
             partial: None,
             filter: None,
             chunk_events: 1000,
+            encode: false,
         }
     }
 
