@@ -53,9 +53,9 @@ pub struct OutEvent {
 
 impl OutEvent {
     /// Encodes the event now (on the source's own thread, so encoding overlaps the
-    /// publisher's Kafka transaction) and frees what only the encoding needed: the
-    /// images and the column list. `event.source` and `event.op` stay for the loop's
-    /// per-table counts.
+    /// publisher's Kafka transaction) and frees what only the encoding needed: all of
+    /// `event` but its op, time and `source.schema` / `source.table` (the loop's
+    /// per-table counts).
     pub fn encode(&mut self) {
         if self.payload.is_some() {
             return;
@@ -64,9 +64,20 @@ impl OutEvent {
         // values are already JSON).
         if let Ok(bytes) = serde_json::to_vec(&self.event) {
             self.payload = Some(bytes);
-            self.event.before = None;
-            self.event.after = None;
-            self.event.columns = Vec::new();
+            let source = std::mem::take(&mut self.event.source);
+            self.event = ChangeEvent {
+                op: self.event.op,
+                before: None,
+                after: None,
+                source: rtdp_core::model::Source {
+                    schema: source.schema,
+                    table: source.table,
+                    ..Default::default()
+                },
+                ts_ms: self.event.ts_ms,
+                event_id: String::new(),
+                columns: Vec::new(),
+            };
         }
     }
 }
