@@ -204,7 +204,6 @@ impl<S: ChangeSource + ?Sized> ChangeSource for Box<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use rtdp_core::model::{Op, Row, Source};
     use rtdp_core::types::{Column, ColumnType};
 
