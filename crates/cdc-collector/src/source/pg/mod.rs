@@ -647,7 +647,7 @@ impl PostgresSource {
         if col(row, 0) != "pgoutput" {
             return Err(SourceError::fatal(format!(
                 "replication slot {:?} uses the output plugin {:?}; rtdp reads pgoutput. A slot made \
-                 by an rtdp before 0.2 (wal2json) cannot be read on: give the collector a new \
+                 by an earlier rtdp (wal2json) cannot be read on: give the collector a new \
                  collector.name (COLLECTOR_NAME) to start over with a new slot and snapshot, then \
                  drop the old slot: SELECT pg_drop_replication_slot({});",
                 self.s.slot,

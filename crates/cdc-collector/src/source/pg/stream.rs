@@ -114,6 +114,8 @@ struct OpenTx {
 struct Rel {
     name: String,
     meta: TableMeta,
+    /// Which columns form the replica identity (a key-only old image has just these).
+    ident: Vec<bool>,
 }
 
 /// Settings of an [`Assembler`].
@@ -263,7 +265,8 @@ impl Assembler {
                 if changed {
                     tracing::info!(table = %name, columns = meta.shape.columns.len(), "table columns changed; applied from the next change on");
                 }
-                self.rels.insert(rel.oid, Some(Rel { name, meta }));
+                let ident = rel.columns.iter().map(|c| c.key).collect();
+                self.rels.insert(rel.oid, Some(Rel { name, meta, ident }));
             }
             Message::Insert { rel, new } => {
                 self.change(rel, lsn, Op::Create, None, Some(&new), out)?;
@@ -329,8 +332,12 @@ impl Assembler {
         {
             return Ok(());
         }
-        let before = old.map(|(_, d)| image(&r.meta, d, None, &r.name, &mut self.warned));
-        let after = new.map(|d| image(&r.meta, d, before.as_ref(), &r.name, &mut self.warned));
+        let before = old.map(|(kind, d)| {
+            let only = (kind == OldKind::Key).then_some(r.ident.as_slice());
+            image(&r.meta, d, None, only, &r.name, &mut self.warned)
+        });
+        let after =
+            new.map(|d| image(&r.meta, d, before.as_ref(), None, &r.name, &mut self.warned));
         if tx.commit.is_empty() {
             tx.commit = tx.final_lsn.to_string();
         }
@@ -412,16 +419,21 @@ pub fn meta_for(rel: &Relation, d: &Described) -> TableMeta {
 
 /// A row image in column order. A TOASTed value left unchanged (`u`) comes from `fill`
 /// (the old row, complete under REPLICA IDENTITY FULL); without it the column is left
-/// out of the image.
+/// out of the image. `only`: a key-only old image, whose other columns (sent as nulls)
+/// are left out.
 fn image(
     meta: &TableMeta,
     data: &[Datum<'_>],
     fill: Option<&Row>,
+    only: Option<&[bool]>,
     table: &str,
     warned: &mut HashSet<String>,
 ) -> Row {
     let mut row = Row::with_capacity(meta.shape.columns.len());
     for (i, c) in meta.shape.columns.iter().enumerate() {
+        if only.is_some_and(|k| !k.get(i).copied().unwrap_or(false)) {
+            continue;
+        }
         match data.get(i) {
             Some(Datum::Null) => {
                 row.insert(c.name.clone(), serde_json::Value::Null);
@@ -433,8 +445,6 @@ fn image(
                 );
             }
             Some(Datum::Binary(_)) | Some(Datum::Unchanged) | None => {
-                // Key-only old images send 'n' for non-key columns: those are real nulls
-                // in the Datum sense but unknown here; they were matched above.
                 if let Some(v) = fill.and_then(|f| f.get(&c.name)) {
                     row.insert(c.name.clone(), v.clone());
                 }
@@ -1007,6 +1017,33 @@ mod tests {
             serde_json::json!({"id": 1, "big": "long"})
         );
         assert_eq!(after(&c[0].events[1].event), serde_json::json!({"id": 1}));
+    }
+
+    #[test]
+    fn a_key_only_old_image_carries_just_the_identity_columns() {
+        let mut r = Run::new(settings(0));
+        let mut m = rel(1, &[("id", 23), ("v", 25)]);
+        if let Message::Relation(rel) = &mut m {
+            rel.replica_identity = b'd';
+            rel.columns[1].key = false;
+        }
+        r.feed(m, 1);
+        r.begin(100);
+        r.feed(
+            Message::Delete {
+                rel: 1,
+                old: (OldKind::Key, vec![Datum::Text("4"), Datum::Null]),
+            },
+            2,
+        );
+        r.commit(100);
+        let c = r.chunks();
+        let before = c[0].events[0].event.before.clone().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(before),
+            serde_json::json!({"id": 4}),
+            "a non-key column is unknown, not null"
+        );
     }
 
     #[test]
