@@ -1,5 +1,4 @@
-//! Building the envelope every rtdp collector publishes (DESIGN.md, "The change
-//! event"): the Kafka key, the deterministic event id, and the split of a primary-key
+//! Building the envelope every rtdp collector publishes (docs/OUTPUT.md): the Kafka key, the deterministic event id, and the split of a primary-key
 //! change (or an update of a keyless table) into a delete and an insert.
 //!
 //! Promises: the key is `<schema>.<table>` plus, for tables with a primary key, `|` and

@@ -1,5 +1,5 @@
 //! cdc-collector: reads committed changes from a source database and publishes them as
-//! rtdp change events to Kafka, exactly once (see DESIGN.md).
+//! rtdp change events to Kafka, exactly once (docs/OPERATIONS.md, docs/POSTGRESQL.md, docs/ORACLE.md).
 //!
 //! - [`source`]: the [`source::ChangeSource`] abstraction and one implementation per
 //!   database (PostgreSQL here; Oracle and MySQL follow).

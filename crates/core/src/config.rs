@@ -457,9 +457,11 @@ pub struct CollectorConfig {
     pub snapshot_mode: SnapshotMode,
     /// Rows per snapshot chunk (one Kafka transaction each).
     pub snapshot_chunk_rows: u64,
-    /// Pause between polls of the change log when it had nothing new.
+    /// Pause when the change log had nothing new (PostgreSQL streams: this only bounds
+    /// the idle latency; Oracle: between LogMiner windows).
     pub poll_interval_ms: u64,
-    /// Changes per poll (whole transactions are never split, so one can exceed it).
+    /// Changes per Kafka transaction, about (PostgreSQL splits a bigger source
+    /// transaction across Kafka transactions and records how far into it each goes).
     pub max_batch_changes: u64,
     /// Kafka `transaction.timeout.ms`.
     pub transaction_timeout_ms: u64,

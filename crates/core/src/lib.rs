@@ -1,6 +1,6 @@
 //! rtdp-core: what every rtdp service shares.
 //!
-//! No Kafka client and no database driver live here (see DESIGN.md): only the models,
+//! No Kafka client and no database driver live here (docs/DEVELOPMENT.md): only the models,
 //! configuration, ids, retry, the health/metrics HTTP server and the alert rules with
 //! their webhook.
 

@@ -1,9 +1,11 @@
 //! The change-event envelope (the Kafka value every rtdp collector writes) and the
 //! processed event the worker writes to files.
 //!
-//! The envelope is shaped like Debezium's payload (see DESIGN.md): `op`, `before`,
+//! The envelope is shaped like Debezium's payload (docs/OUTPUT.md): `op`, `before`,
 //! `after`, `source`, `ts_ms`, plus our `eventId` and `columns` (the column types, so
-//! files are typed). A consumer written for Debezium reads our events unchanged.
+//! files are typed). Some value encodings differ from Debezium's (dates and timestamps
+//! are ISO text here), so a consumer written for Debezium does not read every event
+//! unchanged yet.
 //!
 //! ## Positions
 //! [`Position`] is the totally ordered place of a change in its source's emission

@@ -7,7 +7,7 @@
 //! - A statement split over several rows (`CSF = 1`) is joined before it is read.
 //! - Changes are buffered per transaction (not `COMMITTED_DATA_ONLY`) and emitted at
 //!   commit, in commit order; transactions that commit at the same SCN in transaction-id
-//!   order (DESIGN.md). A rollback (operation 36) drops the buffer; a row with
+//!   order (docs/ORACLE.md). A rollback (operation 36) drops the buffer; a row with
 //!   `ROLLBACK = 1` undoes the latest earlier change of the same `ROW_ID` in its
 //!   transaction (a partial rollback to a savepoint). A commit of a transaction with no
 //!   captured change emits nothing (but counts).
