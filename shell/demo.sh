@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on local defaults, end to end, on this machine (no Docker):
-# PostgreSQL 15 (wal2json) → cdc-collector → Kafka → stream-worker → Parquet files,
+# PostgreSQL 15 (pgoutput) → cdc-collector → Kafka → stream-worker → Parquet files,
 # checked with `cdc-collector verify`.
 #
 #   ./shell/demo.sh [--help]
 #
-#  1. runs shell/ensure-tools.sh (Debian packages incl. PostgreSQL 15 + wal2json, Kafka
-#     jars), builds the release binaries (cargo build --release -p cdc-collector -p stream-worker);
+#  1. runs shell/ensure-tools.sh (Debian packages incl. Debian's current PostgreSQL 15,
+#     Kafka jars), builds the release binaries (cargo build --release -p cdc-collector -p stream-worker);
 #  2. starts a throwaway PostgreSQL 15 (initdb into a temp dir, free port, wal_level=logical;
 #     run as the `postgres` system user when root), creates database rtdp_demo, loads
 #     sql/postgres/demo-schema.sql (shop.customers, shop.orders, shop.order_items: a few
 #     thousand rows) and prepares it with sql/setup-postgres-cdc.sql (a LOGIN REPLICATION
-#     role `rtdp` with a random password, SELECT grants, REPLICA IDENTITY FULL);
+#     role `rtdp` with a random password, SELECT grants, REPLICA IDENTITY FULL, and the
+#     publication of the shop tables the collector's slot streams, created by the owner);
 #  3. starts a local Kafka (shell/local-kafka.sh, state in .tools/kafka-demo) unless that
 #     one already runs, then cdc-collector (tables shop.*) and one stream-worker writing
 #     output/demo (cleared first);
@@ -84,8 +85,8 @@ log_tails() {
         printf '\n--- last 25 lines of %s ---\n' "${f#"$ROOT"/}" >&2
         tail -n 25 "$f" >&2 || true
     done
-    # Each poll of the slot logs "LOG: starting logical decoding ..." with DETAIL and
-    # STATEMENT lines (LOG ranks above ERROR in log_min_messages): leave those out.
+    # Each start of the collector's stream logs "LOG: starting logical decoding ..." with
+    # DETAIL and STATEMENT lines (LOG ranks above ERROR in log_min_messages): leave those out.
     if [[ -s "$RUN/postgres.log" ]]; then
         printf '\n--- last 15 lines of %s, without the logical decoding LOG lines ---\n' "${RUN#"$ROOT"/}/postgres.log" >&2
         awk '/ (LOG|WARNING|ERROR|FATAL|PANIC): / { skip = /logical decoding/ } !skip' "$RUN/postgres.log" | tail -n 15 >&2 || true
@@ -146,7 +147,7 @@ fi
 say "Checking tools (shell/ensure-tools.sh installs what is missing)"
 "$ROOT/shell/ensure-tools.sh" >/dev/null
 command -v curl >/dev/null || die "curl not found (apt-get install curl)"
-[[ -x "$PGBIN/postgres" ]] || die "no PostgreSQL 15 server in $PGBIN (apt-get install postgresql-15 postgresql-15-wal2json)"
+[[ -x "$PGBIN/postgres" ]] || die "no PostgreSQL 15 server in $PGBIN (apt-get install postgresql-15)"
 
 say "Building release binaries (cargo build --release -p cdc-collector -p stream-worker)"
 cargo build --release -p cdc-collector -p stream-worker
@@ -168,7 +169,7 @@ PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postg
 DB_PASSWORD="$(random_password)"
 
 say "Loading sql/postgres/demo-schema.sql into database $DB_NAME, preparing it with sql/setup-postgres-cdc.sql"
-pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$RUN/setup.log"
+pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$RUN/setup.log" "$COLLECTOR_NAME"
 "${PSQL[@]}" -d "$DB_NAME" -At -F ' ' -c "SELECT 'shop.customers', count(*) FROM shop.customers
     UNION ALL SELECT 'shop.orders', count(*) FROM shop.orders
     UNION ALL SELECT 'shop.order_items', count(*) FROM shop.order_items" |

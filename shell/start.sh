@@ -198,7 +198,7 @@ pg_init "$PG_DIR" "$LS_LOGS/postgres.log"
 pg_spawn "$PG_DIR" "$PG_PORT" "$LS_LOGS/postgres.log"
 echo "$PG_PID" >"$LS_RUN/postgres.pid"
 DB_PASSWORD="$(random_password)"
-pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$LS_LOGS/setup.log"
+pg_load_demo "$PG_DIR" "$PG_PORT" "$DB_NAME" "$DB_USER" "$DB_PASSWORD" "$LS_LOGS/setup.log" "$COLLECTOR_NAME"
 note "pid $PG_PID, data in $PG_DIR/data (removed by stop.sh)"
 
 # 2. Kafka

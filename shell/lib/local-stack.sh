@@ -52,7 +52,7 @@ pg_prepare_dir() {
 # clients from 127.0.0.1 with a password (scram-sha-256).
 pg_init() {
     local dir="$1" log="$2"
-    [[ -x "$PGBIN/initdb" ]] || die "no PostgreSQL 15 server in $PGBIN (apt-get install postgresql-15 postgresql-15-wal2json)"
+    [[ -x "$PGBIN/initdb" ]] || die "no PostgreSQL 15 server in $PGBIN (apt-get install postgresql-15)"
     if ! (cd "$dir" && "${AS_PG[@]}" "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust \
         -E UTF8 --locale=C --no-sync --no-instructions) >"$log" 2>&1; then
         die "initdb failed (log: ${log#"$ROOT"/})"
@@ -92,13 +92,16 @@ pg_psql() {
 
 # Creates database $3 on server ($1, $2), loads sql/postgres/demo-schema.sql (schema shop)
 # and prepares it with sql/setup-postgres-cdc.sql for the LOGIN REPLICATION role $4 with
-# password $5 (passed through the environment, never on a command line). Log: $6.
+# password $5 (passed through the environment, never on a command line), including the
+# publication of collector $7 (collector.name; rtdp_<name>, created here by the tables'
+# owner, as the role owns no table). Log: $6.
 pg_load_demo() {
-    local dir="$1" port="$2" db="$3" user="$4" password="$5" log="$6"
+    local dir="$1" port="$2" db="$3" user="$4" password="$5" log="$6" collector="$7"
     {
         pg_psql "$dir" "$port" postgres -c "CREATE DATABASE $db" &&
             pg_psql "$dir" "$port" "$db" -f "$ROOT/sql/postgres/demo-schema.sql" &&
             RTDP_DEMO_PASSWORD="$password" pg_psql "$dir" "$port" "$db" -v schema=shop -v rtdp_user="$user" \
+                -v collector="$collector" \
                 -c '\getenv rtdp_password RTDP_DEMO_PASSWORD' -f "$ROOT/sql/setup-postgres-cdc.sql"
     } >"$log" 2>&1 || die "loading the demo schema failed (log: ${log#"$ROOT"/})"
 }
