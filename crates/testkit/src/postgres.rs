@@ -4,7 +4,8 @@
 //! - [`postgres()`]: one PostgreSQL 15 server per test process, started lazily on first
 //!   use: `initdb` into a fresh temp directory, then the `postgres` binary itself (not
 //!   `pg_ctl`, so the pid is ours) on a free port of 127.0.0.1 with `wal_level=logical`,
-//!   10 replication slots and WAL senders, and durability switched off (`fsync`,
+//!   64 replication slots and WAL senders (every test chain leaves a slot, and the
+//!   e2e suite runs dozens on one server), and durability switched off (`fsync`,
 //!   `synchronous_commit`, `full_page_writes`) for speed. Authentication is `trust` for
 //!   the superuser `postgres`. With `synchronous_commit=off` a commit reaches logical
 //!   decoding (SQL functions and walsenders alike) only once the WAL writer has flushed
@@ -196,9 +197,9 @@ impl PgServer {
                 "-c",
                 "wal_level=logical",
                 "-c",
-                "max_replication_slots=10",
+                "max_replication_slots=64",
                 "-c",
-                "max_wal_senders=10",
+                "max_wal_senders=64",
                 "-c",
                 "fsync=off",
                 "-c",
