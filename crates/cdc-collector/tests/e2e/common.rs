@@ -185,6 +185,37 @@ impl Chain {
         self.worker = Some(Proc::spawn(&worker_bin(), &[], &self.worker_env, &log));
     }
 
+    /// The collector's slot (and default publication) name, as the collector derives it
+    /// from `collector.name`.
+    pub fn slot(&self) -> String {
+        let folded: String = self
+            .name
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() {
+                    ch.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("rtdp_{folded}")
+    }
+
+    /// Starts the collector and waits until it exits by itself: its exit code and log.
+    pub fn run_to_exit(&mut self) -> (Option<i32>, String) {
+        self.start_collector();
+        let p = self.collector.as_mut().expect("collector");
+        let st = p
+            .child
+            .wait_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
+        (
+            st.code(),
+            std::fs::read_to_string(&p.log).unwrap_or_default(),
+        )
+    }
+
     pub fn collector(&self) -> &Proc {
         self.collector.as_ref().expect("collector running")
     }

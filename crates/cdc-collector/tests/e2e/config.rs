@@ -6,25 +6,12 @@ use rtdp_testkit::postgres::PgServer;
 
 use crate::common::{Chain, MIX_TABLE};
 
-fn run_to_exit(c: &mut Chain) -> (Option<i32>, String) {
-    c.start_collector();
-    let p = c.collector.as_mut().expect("collector");
-    let st = p
-        .child
-        .wait_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
-    (
-        st.code(),
-        std::fs::read_to_string(&p.log).unwrap_or_default(),
-    )
-}
-
 #[test]
 fn an_unknown_table_stops_the_collector_naming_it() {
     let mut c = Chain::new("badtable");
     c.sql(MIX_TABLE);
     c.set_collector("DATABASE_TABLES", "mix, public.nope");
-    let (code, log) = run_to_exit(&mut c);
+    let (code, log) = c.run_to_exit();
     assert_eq!(code, Some(2), "{log}");
     assert!(
         log.contains(r#"table "public.nope""#) && log.contains("does not exist"),
@@ -36,7 +23,7 @@ fn an_unknown_table_stops_the_collector_naming_it() {
 fn a_missing_password_stops_the_collector_naming_the_variable() {
     let mut c = Chain::new("nopw");
     c.collector_env.retain(|(k, _)| k != "DATABASE_PASSWORD");
-    let (code, log) = run_to_exit(&mut c);
+    let (code, log) = c.run_to_exit();
     assert_eq!(code, Some(2), "{log}");
     assert!(
         log.contains("database.password") && log.contains("DATABASE_PASSWORD"),
@@ -51,7 +38,7 @@ fn wal_level_replica_stops_the_collector_with_the_fix() {
     ));
     let mut c = Chain::on(pg, "walrep");
     c.sql(MIX_TABLE);
-    let (code, log) = run_to_exit(&mut c);
+    let (code, log) = c.run_to_exit();
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("wal_level = replica"), "{log}");
     assert!(
@@ -85,7 +72,7 @@ fn check_config_names_every_problem_at_once() {
 fn a_keyless_table_without_replica_identity_full_stops_the_collector_with_the_fix() {
     let mut c = Chain::new("keyless");
     c.sql("CREATE TABLE logs (at timestamptz, line text);");
-    let (code, log) = run_to_exit(&mut c);
+    let (code, log) = c.run_to_exit();
     assert_eq!(code, Some(2), "{log}");
     assert!(
         log.contains(r#"ALTER TABLE "public"."logs" REPLICA IDENTITY FULL;"#),

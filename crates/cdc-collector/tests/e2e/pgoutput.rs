@@ -11,17 +11,7 @@ use crate::common::{mixed_step, Chain, Load, MIX_TABLE};
 
 /// `pg_replication_slots.confirmed_flush_lsn` of the chain's slot, as a number.
 fn confirmed_flush(c: &Chain) -> u64 {
-    let slot = format!(
-        "rtdp_{}",
-        c.name
-            .chars()
-            .map(|ch| if ch.is_ascii_alphanumeric() {
-                ch.to_ascii_lowercase()
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    );
+    let slot = c.slot();
     let text = c.sql(&format!(
         "SELECT coalesce(confirmed_flush_lsn - '0/0', 0)::bigint FROM pg_replication_slots \
          WHERE slot_name = '{slot}'"
@@ -266,14 +256,8 @@ fn a_publication_the_user_may_not_create_stops_the_collector_with_the_fix() {
          GRANT SELECT ON mix TO {role};"
     ));
     c.set_collector("DATABASE_USERNAME", &role);
-    c.start_collector();
-    let p = c.collector.as_mut().expect("collector");
-    let st = p
-        .child
-        .wait_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
-    let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-    assert_eq!(st.code(), Some(2), "{log}");
+    let (code, log) = c.run_to_exit();
+    assert_eq!(code, Some(2), "{log}");
     assert!(
         log.contains("may not create it")
             && log.contains("CREATE PUBLICATION")
@@ -281,17 +265,7 @@ fn a_publication_the_user_may_not_create_stops_the_collector_with_the_fix() {
         "{log}"
     );
     // The owner creates it as the error says: the same user now streams.
-    let name = format!(
-        "rtdp_{}",
-        c.name
-            .chars()
-            .map(|ch| if ch.is_ascii_alphanumeric() {
-                ch.to_ascii_lowercase()
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    );
+    let name = c.slot();
     c.sql(&format!("CREATE PUBLICATION {name} FOR TABLE mix;"));
     c.start_collector();
     c.start_worker();
@@ -311,28 +285,12 @@ fn a_publication_dropped_under_the_slot_stops_the_collector_naming_the_fix() {
     c.sql("INSERT INTO mix SELECT g, 'a', g FROM generate_series(1, 10) g;");
     wait_published(&c, 10, Duration::from_secs(60));
     c.stop_collector_ok();
-    let name = format!(
-        "rtdp_{}",
-        c.name
-            .chars()
-            .map(|ch| if ch.is_ascii_alphanumeric() {
-                ch.to_ascii_lowercase()
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    );
+    let name = c.slot();
     c.sql(&format!("DROP PUBLICATION {name};"));
     // Changes written while no publication exists cannot be decoded by the slot.
     c.sql("INSERT INTO mix SELECT g, 'b', g FROM generate_series(11, 20) g;");
-    c.start_collector();
-    let p = c.collector.as_mut().expect("collector");
-    let st = p
-        .child
-        .wait_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
-    let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-    assert_eq!(st.code(), Some(2), "{log}");
+    let (code, log) = c.run_to_exit();
+    assert_eq!(code, Some(2), "{log}");
     assert!(
         log.contains("does not exist") && log.contains("new collector.name"),
         "{log}"
@@ -394,14 +352,8 @@ fn password_roles_without_superuser_stream_over_scram_and_md5_and_a_wrong_passwo
         ));
         c.set_collector("DATABASE_USERNAME", role);
         c.set_collector("DATABASE_PASSWORD", "wrong");
-        c.start_collector();
-        let p = c.collector.as_mut().expect("collector");
-        let st = p
-            .child
-            .wait_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|| panic!("collector did not stop:\n{}", p.log_tail(30)));
-        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-        assert_eq!(st.code(), Some(2), "{log}");
+        let (code, log) = c.run_to_exit();
+        assert_eq!(code, Some(2), "{log}");
         assert!(
             log.contains("password authentication failed") && log.contains("DATABASE_PASSWORD"),
             "{log}"
