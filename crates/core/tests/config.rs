@@ -273,6 +273,7 @@ fn override_values() -> Vec<(&'static str, &'static str, Value)> {
         ("logging.format", "text", json!("text")),
         ("collector.name", "pg-main", json!("pg-main")),
         ("collector.slotName", "slot_a", json!("slot_a")),
+        ("collector.publicationName", "pub_a", json!("pub_a")),
         ("collector.offsetsTopic", "offs", json!("offs")),
         ("collector.offsetStore", "file", json!("file")),
         (
