@@ -96,8 +96,8 @@ pub struct ReplConn {
     stream: TcpStream,
     rbuf: BytesMut,
     wbuf: BytesMut,
-    /// `server_version_num` as the server reported it at start-up (0 when it did not).
-    pub server_version_num: u32,
+    /// The socket's read timeout as last set (set again only when it changes).
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ReplConn {
@@ -131,7 +131,7 @@ impl ReplConn {
             stream,
             rbuf: BytesMut::with_capacity(1 << 16),
             wbuf: BytesMut::with_capacity(1 << 10),
-            server_version_num: 0,
+            timeout: Some(timeout),
         };
         let mut params: Vec<(&str, &str)> = vec![
             ("user", p.user),
@@ -148,17 +148,11 @@ impl ReplConn {
             let m = c.read_msg()?;
             match m.tag {
                 b'Z' => break,
-                b'S' => {
-                    let (k, v) = two_cstrs(&m.body);
-                    if k == "server_version" {
-                        c.server_version_num = parse_server_version(&v);
-                    }
-                }
                 b'E' => return Err(server_error(&m.body)),
                 _ => {}
             }
         }
-        c.stream.set_read_timeout(None)?;
+        c.set_timeout(None)?;
         Ok(c)
     }
 
@@ -237,6 +231,14 @@ impl ReplConn {
                 }
             }
         }
+    }
+
+    fn set_timeout(&mut self, t: Option<Duration>) -> Result<(), PgError> {
+        if self.timeout != t {
+            self.stream.set_read_timeout(t)?;
+            self.timeout = t;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), PgError> {
@@ -395,8 +397,7 @@ impl ReplConn {
                     }
                 }
             }
-            self.stream
-                .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+            self.set_timeout(Some(timeout.max(Duration::from_millis(1))))?;
             match self.fill() {
                 Ok(()) => {}
                 Err(PgError::Io(e))
@@ -437,28 +438,6 @@ fn cstrs(b: &[u8]) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
-}
-
-fn two_cstrs(b: &[u8]) -> (String, String) {
-    let mut it = b.split(|&c| c == 0);
-    let k = it.next().unwrap_or_default();
-    let v = it.next().unwrap_or_default();
-    (
-        String::from_utf8_lossy(k).into_owned(),
-        String::from_utf8_lossy(v).into_owned(),
-    )
-}
-
-/// `15.20 (Debian 15.20-0+deb12u1)` → 150020.
-fn parse_server_version(v: &str) -> u32 {
-    let num: String = v
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let mut parts = num.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    let minor = parts.next().unwrap_or(0);
-    major * 10_000 + minor
 }
 
 fn data_row(b: &[u8]) -> Result<TextRow, PgError> {
@@ -552,16 +531,11 @@ mod tests {
     }
 
     #[test]
-    fn data_rows_and_versions() {
+    fn data_rows_and_quoting() {
         let mut b = vec![0, 2, 0, 0, 0, 2, b'o', b'k', 0xff, 0xff, 0xff, 0xff];
         assert_eq!(data_row(&b).unwrap(), vec![Some("ok".to_string()), None]);
         b.truncate(7);
         assert!(data_row(&b).is_err());
-        assert_eq!(
-            parse_server_version("15.20 (Debian 15.20-0+deb12u1)"),
-            150020
-        );
-        assert_eq!(parse_server_version("17devel"), 170000);
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_literal("a'b"), "'a''b'");
     }

@@ -215,7 +215,7 @@ impl Assembler {
                         tx_id: Some(xid.to_string()),
                         ..Default::default()
                     },
-                    commit: String::new(),
+                    commit: final_lsn.to_string(),
                     now_ms: chrono::Utc::now().timestamp_millis(),
                     events: Vec::new(),
                     truncated: Vec::new(),
@@ -230,10 +230,13 @@ impl Assembler {
                 if tx.skip_all {
                     return Ok(());
                 }
-                if let Some(f) = &mut self.s.filter {
-                    if tx.final_lsn > f.until {
-                        self.s.filter = None;
-                    }
+                if self
+                    .s
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| tx.final_lsn > f.until)
+                {
+                    self.s.filter = None;
                 }
                 if self.s.partial.is_some_and(|(f, _)| f <= tx.final_lsn) {
                     self.s.partial = None;
@@ -338,9 +341,6 @@ impl Assembler {
         });
         let after =
             new.map(|d| image(&r.meta, d, before.as_ref(), None, &r.name, &mut self.warned));
-        if tx.commit.is_empty() {
-            tx.commit = tx.final_lsn.to_string();
-        }
         tx.source.lsn = Some(lsn);
         let origin = Origin {
             collector: &self.s.collector,
@@ -688,13 +688,17 @@ impl Thread {
 
     fn stream(&mut self) -> Result<(), SourceError> {
         let mut out = Vec::new();
+        let mut messages: u32 = 0;
         while !self.stop.load(Ordering::SeqCst) {
-            self.status(false)?;
+            // The clock is read every 1,024 messages, not for each one.
+            messages = messages.wrapping_add(1);
+            self.status(false, messages.is_multiple_of(1024))?;
             let Some(buf) = self
                 .conn
                 .recv(Duration::from_millis(200))
                 .map_err(|e| (self.classify)("reading the replication stream", e))?
             else {
+                self.status(false, true)?;
                 continue;
             };
             match pgoutput::decode_copy_data(&buf).map_err(protocol)? {
@@ -717,7 +721,7 @@ impl Thread {
                 } => {
                     self.received = self.received.max(wal_end);
                     if reply_requested {
-                        self.status(true)?;
+                        self.status(true, false)?;
                     }
                     if self.last_idle.elapsed() >= self.s.idle_interval {
                         self.asm.keepalive(wal_end, &mut out);
@@ -738,7 +742,7 @@ impl Thread {
                             }
                             item = back;
                             // Full: the publisher is behind. Keep the walsender content.
-                            self.status(false)?;
+                            self.status(false, true)?;
                         }
                     }
                 }
@@ -748,11 +752,14 @@ impl Thread {
         Ok(())
     }
 
-    /// Sends a status update when the flush position moved, when `now`, or when the
-    /// interval passed.
-    fn status(&mut self, now: bool) -> Result<(), SourceError> {
+    /// Sends a status update when the flush position moved, when `now`, or (looked at
+    /// only with `check_clock`) when the interval passed.
+    fn status(&mut self, now: bool, check_clock: bool) -> Result<(), SourceError> {
         let flush = self.flush.load(Ordering::SeqCst);
-        if now || flush > self.sent_flush || self.last_status.elapsed() >= self.s.status_interval {
+        if now
+            || flush > self.sent_flush
+            || (check_clock && self.last_status.elapsed() >= self.s.status_interval)
+        {
             self.conn
                 .send_status(self.received.max(flush), flush, false)
                 .map_err(|e| (self.classify)("sending a status update", e))?;
